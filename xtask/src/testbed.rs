@@ -1,0 +1,1 @@
+//! Network-namespace test bed (real kernel TCP traffic between namespaces we create).
