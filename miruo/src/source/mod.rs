@@ -57,6 +57,9 @@ pub enum Next<'a> {
     /// Nothing arrived for a while (live sources only): the wall clock, in µs since the epoch,
     /// so that timeouts still fire on an idle link.
     Idle { now_us: i64 },
+    /// A record that carries no frame (a pcapng interface, statistics or name block): call
+    /// again.
+    Metadata,
     /// The input is exhausted (end of file, or the capture was stopped).
     End,
 }

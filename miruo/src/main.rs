@@ -1,0 +1,33 @@
+//! The `miruo` binary: parse the command line, run the pipeline, map the outcome to an exit
+//! status (0 done, 1 runtime error, 2 usage error).
+
+use miruo::cli::Args;
+use miruo::run::{Outcome, run};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = Args::from_env();
+    if args.version {
+        println!("miruo {}", env!("CARGO_PKG_VERSION"));
+        println!("capture back-ends: pcap/pcapng files and stdin (pcap-file)");
+        return ExitCode::SUCCESS;
+    }
+    let settings = match args.settings() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("miruo: {e}\nFor more information, try '--help'.");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&settings) {
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::InputError(e)) => {
+            eprintln!("miruo: {e:#}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("miruo: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! Rendering of TCP options as the original prints them (spec §6.3): `mss=1460, sackOK,
+//! timestamp 1 2, wscale=7`, `sack 1` for any SACK option, `len=L opt[K]` for the rest. A
+//! malformed option list is rendered up to the bad byte, then `malformed` (F5; the original
+//! crashed or looped there).
+
+use std::fmt::Write;
+
+const EOL: u8 = 0;
+const NOP: u8 = 1;
+const MSS: u8 = 2;
+const WSCALE: u8 = 3;
+const SACK_OK: u8 = 4;
+const SACK: u8 = 5;
+const TIMESTAMP: u8 = 8;
+
+/// Appends the rendering of `opts` to `out` (without the surrounding `<` `>`).
+pub fn render(opts: &[u8], out: &mut String) {
+    let mut at = 0;
+    let mut first = true;
+    let mut item = |out: &mut String| {
+        if !first {
+            out.push_str(", ");
+        }
+        first = false;
+    };
+    while at < opts.len() {
+        let kind = opts[at];
+        match kind {
+            EOL => break,
+            NOP => {
+                at += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let len = opts.get(at + 1).map_or(0, |&l| usize::from(l));
+        let Some(data) = opts.get(at + 2..at + len.max(2)).filter(|_| len >= 2) else {
+            item(out);
+            out.push_str("malformed");
+            return;
+        };
+        let be32 = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        // The original decodes 1, 2, 4 and 8 data bytes; any other size reads as zero.
+        let (d0, d1) = match data.len() {
+            1 => (u32::from(data[0]), 0),
+            2 => (u32::from(u16::from_be_bytes([data[0], data[1]])), 0),
+            4 => (be32(data), 0),
+            8 => (be32(&data[..4]), be32(&data[4..])),
+            _ => (0, 0),
+        };
+        item(out);
+        // Writing into a String cannot fail.
+        let _ = match kind {
+            MSS => write!(out, "mss={d0}"),
+            WSCALE => write!(out, "wscale={d0}"),
+            SACK_OK => write!(out, "sackOK"),
+            SACK => write!(out, "sack 1"),
+            TIMESTAMP => write!(out, "timestamp {d0} {d1}"),
+            _ => write!(out, "len={len} opt[{kind}]"),
+        };
+        at += len;
+    }
+}
