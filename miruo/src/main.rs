@@ -2,7 +2,7 @@
 //! status (0 done, 1 runtime error, 2 usage error).
 
 use miruo::cli::Args;
-use miruo::run::{Outcome, run};
+use miruo::run::{Outcome, UsageError, run};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("miruo: {e:#}");
-            ExitCode::FAILURE
+            if e.downcast_ref::<UsageError>().is_some() { ExitCode::from(2) } else { ExitCode::FAILURE }
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::cli::{Input, Settings};
 use crate::decode::{self, HeaderErrors};
+use crate::filter::Filter;
 use crate::report::clock::Clock;
 use crate::report::stats::{self, CpuMeter, Snapshot};
 use crate::report::text::TextReport;
@@ -32,15 +33,19 @@ fn stop_flag() -> Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
-pub fn run(settings: &Settings) -> Result<Outcome> {
-    if !settings.expression.is_empty() {
-        bail!(
-            "filter expressions are not supported yet ('{}'); filter the capture with tcpdump first: \
-             tcpdump -r FILE -w - '{}' | miruo -f -",
-            settings.expression,
-            settings.expression
-        );
+/// A problem with what the user asked for (exit status 2), as opposed to one met while running.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
+}
+
+impl std::error::Error for UsageError {}
+
+pub fn run(settings: &Settings) -> Result<Outcome> {
     let mut source: Box<dyn Source> = match &settings.input {
         Input::File(path) => Box::new(FileSource::open(path)?),
         Input::Live(devices) => bail!(
@@ -51,6 +56,12 @@ pub fn run(settings: &Settings) -> Result<Outcome> {
     let link = source.link_type();
     let Some((name, description)) = link.name() else {
         bail!("unsupported link type {} in the capture (miruo reads Ethernet, Linux SLL/SLL2, NULL, LOOP and raw IP)", link.0);
+    };
+    let mut filter = match settings.expression.as_str() {
+        "" => None,
+        expr => Some(
+            Filter::new(expr, link).map_err(|e| UsageError(format!("bad filter expression '{expr}': {e}")))?,
+        ),
     };
     let stop = stop_flag()?;
 
@@ -77,10 +88,15 @@ pub fn run(settings: &Settings) -> Result<Outcome> {
             break;
         }
         match source.next() {
-            Ok(Next::Frame(frame)) => match decode::decode(&frame) {
-                Ok(packet) => tracker.packet(&packet, &mut report),
-                Err(skip) => errors.count(skip),
-            },
+            Ok(Next::Frame(frame)) => {
+                if filter.as_mut().is_some_and(|f| !f.matches(&frame)) {
+                    continue;
+                }
+                match decode::decode(&frame) {
+                    Ok(packet) => tracker.packet(&packet, &mut report),
+                    Err(skip) => errors.count(skip),
+                }
+            }
             Ok(Next::Idle { now_us }) => {
                 tracker.idle(now_us, &mut report);
                 report.flush();
@@ -108,5 +124,12 @@ pub fn run(settings: &Settings) -> Result<Outcome> {
     });
     // Nothing sensible is left to do if stderr is gone as well.
     let _ = std::io::stderr().write_all(block.as_bytes());
+    if let Some(f) = filter.as_ref().filter(|f| f.uncompilable > 0) {
+        eprintln!(
+            "miruo: {} frames skipped: the filter expression '{}' does not apply to their link type",
+            f.uncompilable,
+            f.expression()
+        );
+    }
     Ok(outcome)
 }

@@ -36,7 +36,7 @@ impl CpuMeter {
         let used = cpu.saturating_sub(self.cpu_us);
         self.wall = wall;
         self.cpu_us = cpu;
-        if wall_us == 0 { 0 } else { (used * 1000 / wall_us).min(1000) }
+        (used * 1000).checked_div(wall_us).unwrap_or(0).min(1000)
     }
 }
 
