@@ -5,7 +5,8 @@
 use super::{Frame, LinkType, Next, Source, SourceStats};
 use anyhow::{Context, Result, anyhow, bail};
 use pcap_file::pcap::PcapReader;
-use pcap_file::pcapng::{Block, PcapNgReader};
+use pcap_file::Endianness;
+use pcap_file::pcapng::PcapNgReader;
 use std::borrow::Cow;
 use std::io::{Cursor, Read};
 use std::time::Duration;
@@ -73,7 +74,7 @@ impl FileSource {
             let reader = PcapReader::new(input).map_err(|e| anyhow!("{path}: bad pcap file header: {e}"))?;
             let header = reader.header();
             return Ok(FileSource {
-                link: LinkType(header.datalink.into()),
+                link: LinkType(u32::from(header.datalink) & LINKTYPE_MASK),
                 snaplen: header.snaplen,
                 format: Format::Pcap(reader),
                 name,
@@ -102,7 +103,7 @@ impl FileSource {
             }
         }
         if let Some(idb) = reader.interfaces().first() {
-            self.link = LinkType(idb.linktype.into());
+            self.link = LinkType(u32::from(idb.linktype) & LINKTYPE_MASK);
             self.snaplen = idb.snaplen;
         } else {
             self.link = LinkType::ETHERNET;
@@ -114,6 +115,58 @@ impl FileSource {
 
 fn damaged(name: &str, frames: u64, what: impl std::fmt::Display) -> anyhow::Error {
     anyhow!("{name}: capture file damaged after {frames} packets: {what}; everything before it was processed")
+}
+
+/// The link type is the low 16 bits of the header field; the others carry the FCS length
+/// (libpcap's LT_LINKTYPE).
+const LINKTYPE_MASK: u32 = 0xffff;
+
+const PCAPNG_PACKET: u32 = 2;
+const PCAPNG_SIMPLE_PACKET: u32 = 3;
+const PCAPNG_ENHANCED_PACKET: u32 = 6;
+
+/// The fields of a pcapng packet block (enhanced, simple or the obsolete packet block).
+#[derive(Debug, PartialEq, Eq)]
+struct PcapNgPacket {
+    interface: u32,
+    /// Raw time stamp (high, low word); simple packet blocks have none.
+    ts: Option<(u32, u32)>,
+    wire_len: u32,
+    /// The captured bytes within the block body.
+    data: std::ops::Range<usize>,
+}
+
+impl PcapNgPacket {
+    /// `None` for blocks that are not packets, `Some(Err)` for a packet block too short for
+    /// what it declares.
+    fn parse(kind: u32, body: &[u8], order: Endianness) -> Option<Result<PcapNgPacket, ()>> {
+        let word = |at: usize| -> Result<u32, ()> {
+            let b: [u8; 4] = body.get(at..at + 4).ok_or(())?.try_into().map_err(|_| ())?;
+            Ok(if order.is_little() { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
+        };
+        let packet = |interface: Result<u32, ()>, header: usize| -> Result<PcapNgPacket, ()> {
+            let (caplen, wire_len) = (word(header - 8)? as usize, word(header - 4)?);
+            let data = header..header.checked_add(caplen).ok_or(())?;
+            if data.end > body.len() {
+                return Err(());
+            }
+            Ok(PcapNgPacket { interface: interface?, ts: Some((word(header - 16)?, word(header - 12)?)), wire_len, data })
+        };
+        Some(match kind {
+            PCAPNG_ENHANCED_PACKET => packet(word(0), 20),
+            PCAPNG_PACKET => {
+                let id = word(0).map(|w| if order.is_little() { w & 0xffff } else { w >> 16 });
+                packet(id, 20)
+            }
+            PCAPNG_SIMPLE_PACKET => word(0).map(|wire_len| PcapNgPacket {
+                interface: 0,
+                ts: None,
+                wire_len,
+                data: 4..body.len().min(4 + wire_len as usize),
+            }),
+            _ => return None,
+        })
+    }
 }
 
 /// pcap-file lends packet bytes from its read buffer; an owned copy is kept in `spill`.
@@ -155,24 +208,37 @@ impl Source for FileSource {
                 }
             },
             Format::PcapNg(reader) => {
-                let (block, state) = match reader.next_block() {
+                // Raw blocks: pcap-file keeps the section and interface state, and the packet
+                // blocks are read here, so that a bad option (e.g. a comment that is not
+                // UTF-8, which pcap-file refuses) does not cost the packet.
+                let (block, state) = match reader.next_raw_block() {
                     None => return Ok(Next::End),
                     Some(Ok(b)) => b,
                     Some(Err(e)) => return Err(damaged(&self.name, self.frames, describe(&e))),
                 };
-                let link_of = |id: u32| {
-                    state.interfaces().get(id as usize).map_or(LinkType(u32::MAX), |i| LinkType(i.linktype.into()))
+                let Some(packet) = PcapNgPacket::parse(block.type_, &block.body, state.endianness()) else {
+                    return Ok(Next::Metadata);
                 };
-                let (ts, link, wire_len, data) = match block {
-                    Block::EnhancedPacket(p) => (p.timestamp, link_of(p.interface_id), p.original_len, p.data),
-                    Block::Packet(p) => (p.timestamp, link_of(u32::from(p.interface_id)), p.original_len, p.data),
-                    // Simple packets have no time stamp and belong to the first interface.
-                    Block::SimplePacket(p) => (Duration::ZERO, link_of(0), p.original_len, p.data),
-                    _ => return Ok(Next::Metadata),
+                let Ok(packet) = packet else {
+                    return Err(damaged(&self.name, self.frames, "packet block shorter than its header or captured length"));
                 };
-                let data = borrow_or_spill(data, &mut self.spill);
+                let ts = match packet.ts {
+                    Some((high, low)) => state.decode_timestamp(packet.interface, high, low).unwrap_or(Duration::ZERO),
+                    None => Duration::ZERO,
+                };
+                let link = state
+                    .interfaces()
+                    .get(packet.interface as usize)
+                    .map_or(LinkType(u32::MAX), |i| LinkType(u32::from(i.linktype) & LINKTYPE_MASK));
+                let data = match block.body {
+                    Cow::Borrowed(body) => &body[packet.data.clone()],
+                    Cow::Owned(body) => {
+                        self.spill = body;
+                        &self.spill[packet.data.clone()]
+                    }
+                };
                 self.frames += 1;
-                let wire_len = wire_len.max(data.len() as u32);
+                let wire_len = packet.wire_len.max(data.len() as u32);
                 Ok(Next::Frame(Frame { ts_us: micros(ts), link, wire_len, data }))
             }
         }
