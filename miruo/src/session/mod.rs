@@ -9,6 +9,8 @@
 //! new second (F9).
 
 pub mod state;
+#[cfg(test)]
+mod tests;
 
 use crate::decode::Packet;
 use crate::decode::tcp::{ACK, FIN, RST, SYN};
