@@ -24,6 +24,8 @@ fn main() -> Result<()> {
         "test" => xtask::test::run(rest),
         "bench" => xtask::bench::run(rest),
         "gen-testdata" => xtask::testdata::run(rest),
+        // Hidden: the test bed's servers and clients, for `ip netns exec NS cargo xtask peer ...`.
+        "peer" => xtask::testbed::peer::main(rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())
