@@ -5,6 +5,8 @@
 //! output and the replay of the same traffic are the same by construction.
 
 pub mod file;
+#[cfg(target_os = "linux")]
+pub mod live;
 
 /// Link-layer header type of a frame, as numbered in pcap/pcapng files (LINKTYPE_*).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
