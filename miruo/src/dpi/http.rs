@@ -89,3 +89,57 @@ fn is_status(code: &str) -> bool {
     let digits = code.strip_prefix(['+', '-']).unwrap_or(code);
     code.len() == 3 && digits.bytes().all(|b| b.is_ascii_digit())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dpi(mode: &str) -> HttpDpi {
+        HttpDpi::from_mode(mode).expect("valid mode").expect("http")
+    }
+
+    // spec §9, with the request of cases/http_dpi.pcap.
+    #[test]
+    fn request_line_and_listed_headers() {
+        let req = b"GET /index.html?q=1 HTTP/1.1\r\nHost: 10.77.0.2:8080\r\nUser-Agent: a/1.0\r\nAccept: */*\r\n\
+                    Referer: http://example.com/from?secret=1\r\n\r\nbody: no\r\n";
+        assert_eq!(
+            dpi("http:User-Agent,Referer").inspect(req),
+            [
+                "DPI:HTTP:RequestLine >>>> GET /index.html HTTP/1.1",
+                "DPI:HTTP:Header >>>>>>>>> Host: 10.77.0.2:8080",
+                "DPI:HTTP:Header >>>>>>>>> User-Agent: a/1.0",
+                "DPI:HTTP:Header >>>>>>>>> Referer: http://example.com/from",
+            ]
+        );
+        assert_eq!(dpi("http").inspect(req).len(), 2, "Host only by default");
+        assert_eq!(dpi("http:%").inspect(req).len(), 5);
+    }
+
+    #[test]
+    fn response_line_and_headers() {
+        let res = b"HTTP/1.0 501 Unsupported method ('POST')\r\nServer: S\r\nContent-Length: 357\r\n\r\n";
+        assert_eq!(
+            dpi("http::Content-Length").inspect(res),
+            ["DPI:HTTP:ResponseLine >>> HTTP/1.0 501 Unsupported method ('POST')", "DPI:HTTP:Header >>>>>>>>> Content-Length: 357"]
+        );
+        assert_eq!(dpi("http").inspect(b"HTTP/1.1 +12 odd\r\n\r\n"), ["DPI:HTTP:ResponseLine >>> HTTP/1.1 +12 odd"]);
+        assert!(dpi("http").inspect(b"HTTP/1.1 2x0 bad\r\n").is_empty());
+    }
+
+    #[test]
+    fn other_methods_and_binary_are_ignored() {
+        let http = dpi("http:%:%");
+        for payload in [&b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n"[..], b"", b"\0GET / HTTP/1.1", b"GET", b"\xff\xfe"] {
+            assert!(http.inspect(payload).is_empty(), "{payload:?}");
+        }
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!(HttpDpi::from_mode("tcp"), Ok(None));
+        for bad in ["ftp", "httpx", "HTTP", ""] {
+            assert!(HttpDpi::from_mode(bad).is_err(), "{bad}");
+        }
+    }
+}

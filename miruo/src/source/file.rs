@@ -73,6 +73,14 @@ impl FileSource {
         if PCAP_MAGICS.contains(&magic) {
             let reader = PcapReader::new(input).map_err(|e| anyhow!("{path}: bad pcap file header: {e}"))?;
             let header = reader.header();
+            // libpcap's checks: only version 2.x exists, and the reserved bits of the
+            // link-type field must be zero (the FCS bits above them are allowed).
+            if header.version_major != 2 {
+                bail!("{path}: pcap version {}.{} is not supported (only 2.x exists)", header.version_major, header.version_minor);
+            }
+            if u32::from(header.datalink) & LINKTYPE_RESERVED != 0 {
+                bail!("{path}: corrupt pcap header: reserved bits of the link-type field are set ({:#010x})", u32::from(header.datalink));
+            }
             return Ok(FileSource {
                 link: LinkType(u32::from(header.datalink) & LINKTYPE_MASK),
                 snaplen: header.snaplen,
@@ -120,6 +128,7 @@ fn damaged(name: &str, frames: u64, what: impl std::fmt::Display) -> anyhow::Err
 /// The link type is the low 16 bits of the header field; the others carry the FCS length
 /// (libpcap's LT_LINKTYPE).
 const LINKTYPE_MASK: u32 = 0xffff;
+const LINKTYPE_RESERVED: u32 = 0x03ff_0000;
 
 const PCAPNG_PACKET: u32 = 2;
 const PCAPNG_SIMPLE_PACKET: u32 = 3;
