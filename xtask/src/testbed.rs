@@ -73,7 +73,11 @@ pub struct NetConfig {
 
 impl Default for NetConfig {
     fn default() -> Self {
-        NetConfig { router: false, router_mtu: 800, offloads_off: true }
+        NetConfig {
+            router: false,
+            router_mtu: 800,
+            offloads_off: true,
+        }
     }
 }
 
@@ -85,7 +89,10 @@ impl NetConfig {
 
     /// Client, router (MTU 800 towards the server) and server, offloads off.
     pub fn with_router() -> Self {
-        NetConfig { router: true, ..Self::default() }
+        NetConfig {
+            router: true,
+            ..Self::default()
+        }
     }
 }
 
@@ -155,7 +162,11 @@ impl TestNet {
         // Namespaces of earlier runs killed before their Drop ran would otherwise pile up.
         let _ = cleanup_stale();
 
-        let id = format!("{NS_PREFIX}{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
+        let id = format!(
+            "{NS_PREFIX}{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        );
         let v4 = |c: u8, d: u8| Ipv4Addr::new(198, 18, c, d);
         let v6 = |net: u16, host: u16| Ipv6Addr::new(0xfd00, 0x6d72, net, 0, 0, 0, 0, host);
         let server_net: u8 = if cfg.router { 1 } else { 0 };
@@ -229,22 +240,56 @@ impl TestNet {
                 addr(&r.ns, &r.iface_client, v6(0, 0xfe).into(), 64)?;
                 addr(&r.ns, &r.iface_server, v4(1, 254).into(), 24)?;
                 addr(&r.ns, &r.iface_server, v6(1, 0xfe).into(), 64)?;
-                ip(&r.ns, &["link", "set", &r.iface_server, "mtu", &r.mtu.to_string()])?;
+                ip(
+                    &r.ns,
+                    &["link", "set", &r.iface_server, "mtu", &r.mtu.to_string()],
+                )?;
                 ip(&r.ns, &["link", "set", &r.iface_client, "up"])?;
                 ip(&r.ns, &["link", "set", &r.iface_server, "up"])?;
                 sysctl(&r.ns, "net.ipv4.ip_forward", "1")?;
                 sysctl(&r.ns, "net.ipv6.conf.all.forwarding", "1")?;
                 // Only routes to the test networks themselves: nothing leads out of the bed.
-                ip(&c.ns, &["route", "add", "198.18.1.0/24", "via", "198.18.0.254"])?;
-                ip(&c.ns, &["-6", "route", "add", "fd00:6d72:1::/64", "via", "fd00:6d72::fe"])?;
-                ip(&s.ns, &["route", "add", "198.18.0.0/24", "via", "198.18.1.254"])?;
-                ip(&s.ns, &["-6", "route", "add", "fd00:6d72::/64", "via", "fd00:6d72:1::fe"])?;
+                ip(
+                    &c.ns,
+                    &["route", "add", "198.18.1.0/24", "via", "198.18.0.254"],
+                )?;
+                ip(
+                    &c.ns,
+                    &[
+                        "-6",
+                        "route",
+                        "add",
+                        "fd00:6d72:1::/64",
+                        "via",
+                        "fd00:6d72::fe",
+                    ],
+                )?;
+                ip(
+                    &s.ns,
+                    &["route", "add", "198.18.0.0/24", "via", "198.18.1.254"],
+                )?;
+                ip(
+                    &s.ns,
+                    &[
+                        "-6",
+                        "route",
+                        "add",
+                        "fd00:6d72::/64",
+                        "via",
+                        "fd00:6d72:1::fe",
+                    ],
+                )?;
             }
         }
         if cfg.offloads_off {
             for (ns, iface) in self.interfaces() {
-                run_in(&ns, &["ethtool", "-K", &iface, "tso", "off", "gso", "off", "gro", "off"])
-                    .with_context(|| format!("turning offloads off on {iface} in {ns}"))?;
+                run_in(
+                    &ns,
+                    &[
+                        "ethtool", "-K", &iface, "tso", "off", "gso", "off", "gro", "off",
+                    ],
+                )
+                .with_context(|| format!("turning offloads off on {iface} in {ns}"))?;
             }
         }
         self.wait_until_up(Duration::from_secs(5))
@@ -258,7 +303,9 @@ impl TestNet {
         let end = Instant::now() + timeout;
         for (ns, iface) in self.interfaces() {
             loop {
-                let out = Command::new("ip").args(["-n", &ns, "-o", "link", "show", "dev", &iface]).output()?;
+                let out = Command::new("ip")
+                    .args(["-n", &ns, "-o", "link", "show", "dev", &iface])
+                    .output()?;
                 if String::from_utf8_lossy(&out.stdout).contains("state UP") {
                     break;
                 }
@@ -337,7 +384,9 @@ impl TestNet {
 
     /// Starts the servers of [`peer`] in the server namespace, listening on `::` (IPv4 and IPv6).
     pub fn start_server(&self) -> Result<peer::Server> {
-        in_ns(&self.server.ns, || peer::Server::start(IpAddr::from(Ipv6Addr::UNSPECIFIED)))
+        in_ns(&self.server.ns, || {
+            peer::Server::start(IpAddr::from(Ipv6Addr::UNSPECIFIED))
+        })
     }
 
     /// Runs `f` on a thread inside the client namespace.
@@ -379,7 +428,9 @@ fn addr(ns: &str, iface: &str, a: IpAddr, prefix: u8) -> Result<()> {
 fn veth_pair(ns_a: &str, a: &str, ns_b: &str, b: &str) -> Result<()> {
     // Created straight inside the namespaces: the names never exist in the host namespace,
     // so they cannot collide with the machine's interfaces or another test bed's.
-    run(Command::new("ip").args(["link", "add", a, "netns", ns_a, "type", "veth", "peer", "name", b, "netns", ns_b]))
+    run(Command::new("ip").args([
+        "link", "add", a, "netns", ns_a, "type", "veth", "peer", "name", b, "netns", ns_b,
+    ]))
 }
 
 fn sysctl(ns: &str, key: &str, value: &str) -> Result<()> {
@@ -388,14 +439,27 @@ fn sysctl(ns: &str, key: &str, value: &str) -> Result<()> {
 }
 
 fn first_line(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string()
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_string()
 }
 
 /// Runs a command to completion; the error names the command and its first stderr line.
 fn run(cmd: &mut Command) -> Result<()> {
-    let out = cmd.stdin(Stdio::null()).output().with_context(|| format!("cannot start {cmd:?}"))?;
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
     if !out.status.success() {
-        bail!("{} failed ({}): {}", cmd_line(cmd), out.status, first_line(&out.stderr));
+        bail!(
+            "{} failed ({}): {}",
+            cmd_line(cmd),
+            out.status,
+            first_line(&out.stderr)
+        );
     }
     Ok(())
 }
@@ -449,12 +513,18 @@ pub fn netns_exists(name: &str) -> bool {
 /// Deletes test-bed namespaces left by processes that no longer exist (a test killed before its
 /// guards ran). Returns how many were removed.
 pub fn cleanup_stale() -> Result<usize> {
-    let Ok(dir) = std::fs::read_dir(NETNS_DIR) else { return Ok(0) };
+    let Ok(dir) = std::fs::read_dir(NETNS_DIR) else {
+        return Ok(0);
+    };
     let mut removed = 0;
     for entry in dir.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(NS_PREFIX) else { continue };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        let Some(rest) = name.strip_prefix(NS_PREFIX) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
         if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
             continue;
         }
@@ -477,9 +547,16 @@ pub fn run_in(ns: &str, argv: &[&str]) -> Result<String> {
     let (prog, args) = argv.split_first().context("run_in: empty command")?;
     let mut cmd = command_in(ns, prog);
     cmd.args(args).stdin(Stdio::null());
-    let out = cmd.output().with_context(|| format!("cannot start {}", cmd_line(&cmd)))?;
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot start {}", cmd_line(&cmd)))?;
     if !out.status.success() {
-        bail!("{} failed ({}): {}", cmd_line(&cmd), out.status, first_line(&out.stderr));
+        bail!(
+            "{} failed ({}): {}",
+            cmd_line(&cmd),
+            out.status,
+            first_line(&out.stderr)
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -495,11 +572,17 @@ pub fn spawn_in(ns: &str, argv: &[&str]) -> Result<ChildGuard> {
         "miruo-testbed-{}-{}-{}.log",
         std::process::id(),
         SEQ.fetch_add(1, Ordering::Relaxed),
-        Path::new(prog).file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+        Path::new(prog)
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
     ));
     let f = File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
     let mut cmd = command_in(ns, prog);
-    cmd.args(args).stdin(Stdio::null()).stdout(f.try_clone()?).stderr(f);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(f.try_clone()?)
+        .stderr(f);
     let mut g = ChildGuard::spawn(&mut cmd)?;
     g.log = Some(log);
     Ok(g)
@@ -522,7 +605,9 @@ pub fn in_ns<T: Send>(ns: &str, f: impl FnOnce() -> Result<T> + Send) -> Result<
                 f()
             })
             .context("cannot start a thread")?;
-        handle.join().map_err(|_| anyhow!("the thread running in namespace {ns} panicked"))?
+        handle
+            .join()
+            .map_err(|_| anyhow!("the thread running in namespace {ns} panicked"))?
     })
 }
 
@@ -539,8 +624,15 @@ impl ChildGuard {
     /// Spawns `cmd` as configured (use [`command_in`] to place it in a namespace).
     pub fn spawn(cmd: &mut Command) -> Result<ChildGuard> {
         let name = cmd_line(cmd);
-        let child = cmd.spawn().with_context(|| format!("cannot start {name}"))?;
-        Ok(ChildGuard { child, name, log: None, status: None })
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {name}"))?;
+        Ok(ChildGuard {
+            child,
+            name,
+            log: None,
+            status: None,
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -549,7 +641,11 @@ impl ChildGuard {
 
     /// Stdout and stderr so far (only for [`spawn_in`] children).
     pub fn output(&self) -> String {
-        self.log.as_ref().and_then(|p| std::fs::read(p).ok()).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+        self.log
+            .as_ref()
+            .and_then(|p| std::fs::read(p).ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
     }
 
     /// Waits until the output contains `needle`; fails if the child exits first or on timeout.
@@ -560,7 +656,11 @@ impl ChildGuard {
                 return Ok(());
             }
             if let Some(st) = self.try_wait()? {
-                bail!("{} exited ({st}) before printing '{needle}': {}", self.name, self.output().trim());
+                bail!(
+                    "{} exited ({st}) before printing '{needle}': {}",
+                    self.name,
+                    self.output().trim()
+                );
             }
             if Instant::now() > end {
                 bail!("{} did not print '{needle}' within {timeout:?}", self.name);

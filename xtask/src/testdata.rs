@@ -48,7 +48,12 @@ pub fn run(args: &[String]) -> Result<()> {
             "--bench" => bench = true,
             "--list" => {
                 for s in scenario::all() {
-                    println!("{:<20} {}{}", s.name, s.summary, if s.bench { " [bench]" } else { "" });
+                    println!(
+                        "{:<20} {}{}",
+                        s.name,
+                        s.summary,
+                        if s.bench { " [bench]" } else { "" }
+                    );
                 }
                 return Ok(());
             }
@@ -62,9 +67,15 @@ pub fn run(args: &[String]) -> Result<()> {
     let chosen: Vec<&Scenario> = match &only {
         Some(name) => vec![scenario::find(name).with_context(|| {
             let names: Vec<_> = scenario::all().iter().map(|s| s.name).collect();
-            format!("gen-testdata: no scenario '{name}' (known: {})", names.join(", "))
+            format!(
+                "gen-testdata: no scenario '{name}' (known: {})",
+                names.join(", ")
+            )
         })?],
-        None => scenario::all().iter().filter(|s| bench || !s.bench).collect(),
+        None => scenario::all()
+            .iter()
+            .filter(|s| bench || !s.bench)
+            .collect(),
     };
     testbed::require_root("cargo xtask gen-testdata")?;
     testbed::require_tools(&["ip", "tcpdump", "nft", "ethtool"])?;
@@ -78,7 +89,11 @@ pub fn run(args: &[String]) -> Result<()> {
                 s.name,
                 r.packets,
                 r.bytes,
-                if r.kernel_drops > 0 { format!(", {} DROPPED by kernel", r.kernel_drops) } else { String::new() }
+                if r.kernel_drops > 0 {
+                    format!(", {} DROPPED by kernel", r.kernel_drops)
+                } else {
+                    String::new()
+                }
             ),
             Err(e) => {
                 failed += 1;
@@ -94,7 +109,11 @@ pub fn run(args: &[String]) -> Result<()> {
 
 /// `testdata/NAME.pcap`, or `target/testdata/NAME.pcap` for bench scenarios.
 pub fn output_path(s: &Scenario) -> PathBuf {
-    let dir = if s.bench { target_dir().join("testdata") } else { workspace_root().join("testdata") };
+    let dir = if s.bench {
+        target_dir().join("testdata")
+    } else {
+        workspace_root().join("testdata")
+    };
     dir.join(format!("{}.pcap", s.name))
 }
 
@@ -103,7 +122,11 @@ pub fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(d) if !d.is_empty() => {
             let d = PathBuf::from(d);
-            if d.is_absolute() { d } else { workspace_root().join(d) }
+            if d.is_absolute() {
+                d
+            } else {
+                workspace_root().join(d)
+            }
         }
         _ => workspace_root().join("target"),
     }
@@ -134,7 +157,11 @@ pub fn ensure_bench_capture() -> Result<PathBuf> {
     let s = scenario::find("bulk_churn").expect("bulk_churn is a scenario");
     let r = capture(s, &path)?;
     if r.packets < BENCH_MIN_PACKETS {
-        bail!("{}: only {} packets recorded (need {BENCH_MIN_PACKETS})", path.display(), r.packets);
+        bail!(
+            "{}: only {} packets recorded (need {BENCH_MIN_PACKETS})",
+            path.display(),
+            r.packets
+        );
     }
     Ok(path)
 }
@@ -181,9 +208,15 @@ pub fn capture(s: &Scenario, out: &Path) -> Result<CaptureReport> {
     let kernel_drops = stopped?;
 
     let packets = count_packets(&tmp)?;
-    std::fs::rename(&tmp, out).with_context(|| format!("cannot rename {} to {}", tmp.display(), out.display()))?;
+    std::fs::rename(&tmp, out)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), out.display()))?;
     let bytes = std::fs::metadata(out)?.len();
-    Ok(CaptureReport { path: out.to_path_buf(), packets, bytes, kernel_drops })
+    Ok(CaptureReport {
+        path: out.to_path_buf(),
+        packets,
+        bytes,
+        kernel_drops,
+    })
 }
 
 /// SIGINT by PID, wait for the exit, return "packets dropped by kernel".
@@ -218,7 +251,11 @@ pub fn count_packets(path: &Path) -> Result<u64> {
     let mut n = 0u64;
     while off + 16 <= data.len() {
         let b = [data[off + 8], data[off + 9], data[off + 10], data[off + 11]];
-        let caplen = if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) } as usize;
+        let caplen = if big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        } as usize;
         off += 16 + caplen;
         if off > data.len() {
             bail!("{}: truncated record {}", path.display(), n + 1);
@@ -233,9 +270,19 @@ mod tests {
     use super::count_packets;
 
     fn pcap(big_endian: bool, records: &[&[u8]]) -> Vec<u8> {
-        let w32 = |v: u32| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
+        let w32 = |v: u32| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
         let mut f = w32(0xa1b2_c3d4).to_vec();
-        f.extend_from_slice(&if big_endian { [0, 2, 0, 4] } else { [2, 0, 4, 0] });
+        f.extend_from_slice(&if big_endian {
+            [0, 2, 0, 4]
+        } else {
+            [2, 0, 4, 0]
+        });
         f.extend_from_slice(&[0; 8]);
         f.extend_from_slice(&w32(65535));
         f.extend_from_slice(&w32(1));
@@ -261,7 +308,12 @@ mod tests {
         let mut cut = pcap(false, &[b"abc", b"0123456789"]);
         cut.truncate(cut.len() - 1);
         std::fs::write(&p, cut).unwrap();
-        assert!(count_packets(&p).unwrap_err().to_string().contains("truncated record 2"));
+        assert!(
+            count_packets(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("truncated record 2")
+        );
         std::fs::write(&p, b"not a pcap file at all, no no no").unwrap();
         assert!(count_packets(&p).is_err());
         std::fs::remove_dir_all(&dir).unwrap();

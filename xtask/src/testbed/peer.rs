@@ -90,7 +90,12 @@ impl Server {
         let accept_thread = std::thread::Builder::new()
             .name("testbed-accept".into())
             .spawn(move || accept_loop(listeners, &stop2, &conns2, &accepted2))?;
-        Ok(Server { stop, accept_thread: Some(accept_thread), conns, accepted })
+        Ok(Server {
+            stop,
+            accept_thread: Some(accept_thread),
+            conns,
+            accepted,
+        })
     }
 
     /// Connections accepted so far.
@@ -125,7 +130,11 @@ fn accept_loop(
 ) {
     let mut pfds: Vec<libc::pollfd> = listeners
         .iter()
-        .map(|(l, _)| libc::pollfd { fd: l.as_raw_fd(), events: libc::POLLIN, revents: 0 })
+        .map(|(l, _)| libc::pollfd {
+            fd: l.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
         .collect();
     while !stop.load(Ordering::Relaxed) {
         // 100 ms: how long Drop may wait for this thread.
@@ -317,7 +326,15 @@ fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, val: &T) -> s
 
 /// SO_LINGER {on, 0}: close() then aborts the connection with a RST.
 fn set_linger_zero(fd: RawFd) -> std::io::Result<()> {
-    setsockopt(fd, libc::SOL_SOCKET, libc::SO_LINGER, &libc::linger { l_onoff: 1, l_linger: 0 })
+    setsockopt(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_LINGER,
+        &libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        },
+    )
 }
 
 /// Options applied to a client socket before `connect`.
@@ -333,7 +350,11 @@ pub struct ConnectOpts {
 
 /// `connect` with options that must be set on the socket first.
 pub fn connect(addr: SocketAddr, opts: ConnectOpts) -> Result<TcpStream> {
-    let family = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+    let family = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
     // SAFETY: plain socket(2); the fd is owned by the TcpStream right below.
     let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
@@ -342,17 +363,24 @@ pub fn connect(addr: SocketAddr, opts: ConnectOpts) -> Result<TcpStream> {
     // SAFETY: fd is a fresh socket nobody else owns; the stream closes it on every path.
     let stream = unsafe { TcpStream::from_raw_fd(fd) };
     if opts.no_df && addr.is_ipv4() {
-        setsockopt(fd, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, &libc::IP_PMTUDISC_DONT)
-            .context("IP_MTU_DISCOVER")?;
+        setsockopt(
+            fd,
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            &libc::IP_PMTUDISC_DONT,
+        )
+        .context("IP_MTU_DISCOVER")?;
     }
     if let Some(secs) = opts.keepalive_secs {
         let secs = secs as libc::c_int;
-        setsockopt(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, &1 as &libc::c_int).context("SO_KEEPALIVE")?;
+        setsockopt(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, &1 as &libc::c_int)
+            .context("SO_KEEPALIVE")?;
         setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, &secs).context("TCP_KEEPIDLE")?;
         setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, &secs).context("TCP_KEEPINTVL")?;
     }
     if opts.nodelay {
-        setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, &1 as &libc::c_int).context("TCP_NODELAY")?;
+        setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, &1 as &libc::c_int)
+            .context("TCP_NODELAY")?;
     }
     let (storage, len) = sockaddr(addr);
     // SAFETY: storage holds a valid sockaddr of length len.
@@ -374,7 +402,9 @@ fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
             let sin = libc::sockaddr_in {
                 sin_family: libc::AF_INET as libc::sa_family_t,
                 sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr { s_addr: u32::from(*a.ip()).to_be() },
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(*a.ip()).to_be(),
+                },
                 sin_zero: [0; 8],
             };
             // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
@@ -386,7 +416,9 @@ fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
                 sin6_family: libc::AF_INET6 as libc::sa_family_t,
                 sin6_port: a.port().to_be(),
                 sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
                 sin6_scope_id: a.scope_id(),
             };
             // SAFETY: as above, for sockaddr_in6.
@@ -444,7 +476,10 @@ pub fn client_http(host: IpAddr) -> Result<()> {
         s.write_all(req.as_bytes())?;
         let resp = read_all(&mut s)?;
         if !resp.starts_with(b"HTTP/1.0 2") {
-            bail!("http: unexpected answer {:?}", String::from_utf8_lossy(&resp));
+            bail!(
+                "http: unexpected answer {:?}",
+                String::from_utf8_lossy(&resp)
+            );
         }
         drop(s);
         sleep_ms(200);
@@ -483,7 +518,10 @@ pub fn client_refused(host: IpAddr) -> Result<()> {
 /// The server sends a greeting and closes first; the client's kernel ACKs the FIN at once and
 /// the client closes 0.1 s later (separate ACK, the CLOSE_WAIT path).
 pub fn client_server_close(host: IpAddr) -> Result<()> {
-    let mut s = connect(SocketAddr::new(host, PORT_SERVER_CLOSE), ConnectOpts::default())?;
+    let mut s = connect(
+        SocketAddr::new(host, PORT_SERVER_CLOSE),
+        ConnectOpts::default(),
+    )?;
     let _ = read_all(&mut s)?;
     sleep_ms(100);
     drop(s);
@@ -494,7 +532,10 @@ pub fn client_server_close(host: IpAddr) -> Result<()> {
 /// The server sends a greeting and closes first; the client ACKs the FIN, then aborts with RST
 /// (SO_LINGER 0) instead of closing: a "close-phase" RST.
 pub fn client_rst_after_fin(host: IpAddr) -> Result<()> {
-    let mut s = connect(SocketAddr::new(host, PORT_SERVER_CLOSE), ConnectOpts::default())?;
+    let mut s = connect(
+        SocketAddr::new(host, PORT_SERVER_CLOSE),
+        ConnectOpts::default(),
+    )?;
     let _ = read_all(&mut s)?;
     sleep_ms(100);
     set_linger_zero(s.as_raw_fd())?;
@@ -509,7 +550,10 @@ pub fn client_hold(host: IpAddr, secs: f64, opts: ConnectOpts) -> Result<()> {
     s.write_all(format!("{secs}\n").as_bytes())?;
     let got = read_some(&mut s)?;
     if got != b"done\n" {
-        bail!("hold: unexpected answer {:?}", String::from_utf8_lossy(&got));
+        bail!(
+            "hold: unexpected answer {:?}",
+            String::from_utf8_lossy(&got)
+        );
     }
     drop(s);
     sleep_ms(300);
@@ -519,7 +563,11 @@ pub fn client_hold(host: IpAddr, secs: f64, opts: ConnectOpts) -> Result<()> {
 /// Echo with long silent gaps between the exchanges (1.5 s, then 2.5 s).
 pub fn client_gaps(host: IpAddr) -> Result<()> {
     let mut s = connect(SocketAddr::new(host, PORT_ECHO), ConnectOpts::default())?;
-    for (msg, pause_ms) in [(&b"first\n"[..], 1500), (b"second\n", 2500), (b"third\n", 0)] {
+    for (msg, pause_ms) in [
+        (&b"first\n"[..], 1500),
+        (b"second\n", 2500),
+        (b"third\n", 0),
+    ] {
         s.write_all(msg)?;
         let _ = read_some(&mut s)?;
         sleep_ms(pause_ms);
@@ -543,7 +591,10 @@ pub fn client_bulk(host: IpAddr, bytes: usize, opts: ConnectOpts) -> Result<()> 
     let answer = read_all(&mut s)?;
     let want = format!("ok {bytes}\n");
     if answer != want.as_bytes() {
-        bail!("sink answered {:?}, expected {want:?}", String::from_utf8_lossy(&answer));
+        bail!(
+            "sink answered {:?}, expected {want:?}",
+            String::from_utf8_lossy(&answer)
+        );
     }
     drop(s);
     Ok(())
@@ -643,11 +694,17 @@ scenarios: echo, http, rst-abort, refused, server-close, rst-after-fin, hold, ga
 
 /// Entry point of the hidden `peer` subcommand.
 pub fn main(args: &[String]) -> Result<()> {
-    let opt = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1));
+    let opt = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+    };
     match args.first().map(String::as_str) {
         Some("server") => {
             let bind: IpAddr = match opt("--bind") {
-                Some(a) => a.parse().with_context(|| format!("--bind: bad address '{a}'"))?,
+                Some(a) => a
+                    .parse()
+                    .with_context(|| format!("--bind: bad address '{a}'"))?,
                 None => IpAddr::from([0u16; 8]),
             };
             let _server = Server::start(bind)?;
@@ -663,7 +720,10 @@ pub fn main(args: &[String]) -> Result<()> {
                 .parse()
                 .context("--host: bad address")?;
             let num = |i: usize| -> Result<u64> {
-                args.get(i).with_context(|| format!("{scenario}: missing number"))?.parse().context("bad number")
+                args.get(i)
+                    .with_context(|| format!("{scenario}: missing number"))?
+                    .parse()
+                    .context("bad number")
             };
             match scenario {
                 "echo" => client_echo(host, PORT_ECHO),
@@ -676,10 +736,20 @@ pub fn main(args: &[String]) -> Result<()> {
                 "gaps" => client_gaps(host),
                 "echo-port" => client_echo(host, num(2)?.try_into().context("bad port")?),
                 "bulk" => {
-                    let opts = ConnectOpts { no_df: args.iter().any(|a| a == "--no-df"), ..Default::default() };
+                    let opts = ConnectOpts {
+                        no_df: args.iter().any(|a| a == "--no-df"),
+                        ..Default::default()
+                    };
                     client_bulk(host, num(2)? as usize, opts)
                 }
-                "keepalive" => client_hold(host, 4.0, ConnectOpts { keepalive_secs: Some(1), ..Default::default() }),
+                "keepalive" => client_hold(
+                    host,
+                    4.0,
+                    ConnectOpts {
+                        keepalive_secs: Some(1),
+                        ..Default::default()
+                    },
+                ),
                 "churn" => {
                     let r = client_churn(host, num(2)?, 4, 2, 32 << 20, Duration::from_secs(120))?;
                     println!("{r:?}");

@@ -40,14 +40,20 @@ pub struct Scenario {
 
 impl std::fmt::Debug for Scenario {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scenario").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Scenario")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
 impl Scenario {
     /// The network the scenario needs.
     pub fn net_config(&self) -> NetConfig {
-        if self.router { NetConfig::with_router() } else { NetConfig::direct() }
+        if self.router {
+            NetConfig::with_router()
+        } else {
+            NetConfig::direct()
+        }
     }
 
     /// (namespace, interface) to capture on.
@@ -80,51 +86,99 @@ pub fn find(name: &str) -> Option<&'static Scenario> {
     SCENARIOS.iter().find(|s| s.name == name)
 }
 
-const fn small(name: &'static str, summary: &'static str, run: fn(&TestNet) -> Result<()>) -> Scenario {
-    Scenario { name, summary, router: false, capture: CapturePoint::Client, snaplen: None, bench: false, run }
+const fn small(
+    name: &'static str,
+    summary: &'static str,
+    run: fn(&TestNet) -> Result<()>,
+) -> Scenario {
+    Scenario {
+        name,
+        summary,
+        router: false,
+        capture: CapturePoint::Client,
+        snaplen: None,
+        bench: false,
+        run,
+    }
 }
 
 static SCENARIOS: [Scenario; 16] = [
-    small("echo_client_close", "echo on 9001, client sends, reads the echo and closes first", |n| {
-        n.in_client(|| peer::client_echo(v4(n), peer::PORT_ECHO))
-    }),
+    small(
+        "echo_client_close",
+        "echo on 9001, client sends, reads the echo and closes first",
+        |n| n.in_client(|| peer::client_echo(v4(n), peer::PORT_ECHO)),
+    ),
     small(
         "http",
         "three HTTP/1.0 sessions on 8080 (GET with query and Referer, POST, HEAD); server closes first",
         |n| n.in_client(|| peer::client_http(v4(n))),
     ),
-    small("server_close_first", "9004 greets and closes first; client ACKs the FIN separately, closes 0.1 s later", |n| {
-        n.in_client(|| peer::client_server_close(v4(n)))
-    }),
-    small("rst_abort", "9003 answers, then aborts the established session with RST (SO_LINGER 0)", |n| {
-        n.in_client(|| peer::client_rst_abort(v4(n)))
-    }),
-    small("rst_refused", "SYN to closed port 9009, answered by RST/ACK", |n| n.in_client(|| peer::client_refused(v4(n)))),
-    small("rst_after_fin", "9004 closes first, client ACKs the FIN then aborts with RST (close-phase RST)", |n| {
-        n.in_client(|| peer::client_rst_after_fin(v4(n)))
-    }),
-    small("long_connection", "9002 holds the session 3 s before answering", |n| {
-        n.in_client(|| peer::client_hold(v4(n), 3.0, ConnectOpts::default()))
-    }),
-    small("long_gaps", "echo on 9001 with 1.5 s and 2.5 s of silence between exchanges", |n| {
-        n.in_client(|| peer::client_gaps(v4(n)))
-    }),
-    small("retransmit_fast", "echo on 9005; server drops 3 of 4 data packets: retransmissions all < 1 s", |n| {
-        n.nft_drop(&n.server.ns, Hook::Input, "tcp dport 9005 ip length > 60 numgen inc mod 4 < 3")?;
-        n.in_client(|| peer::client_echo(v4(n), peer::PORT_ECHO_DROP_FAST))
-    }),
-    small("retransmit_data", "echo on 9006; server drops 4 of 5 data packets: last retransmission > 1 s", |n| {
-        n.nft_drop(&n.server.ns, Hook::Input, "tcp dport 9006 ip length > 60 numgen inc mod 5 < 4")?;
-        n.in_client(|| peer::client_echo(v4(n), peer::PORT_ECHO_DROP_SLOW))
-    }),
-    small("syn_retransmit", "echo on 9001; server drops the first SYN, client retransmits it after 1 s", |n| {
-        n.nft_drop(
-            &n.server.ns,
-            Hook::Input,
-            "tcp dport 9001 tcp flags & (syn|ack) == syn numgen inc mod 2 == 0",
-        )?;
-        n.in_client(|| peer::client_echo(v4(n), peer::PORT_ECHO))
-    }),
+    small(
+        "server_close_first",
+        "9004 greets and closes first; client ACKs the FIN separately, closes 0.1 s later",
+        |n| n.in_client(|| peer::client_server_close(v4(n))),
+    ),
+    small(
+        "rst_abort",
+        "9003 answers, then aborts the established session with RST (SO_LINGER 0)",
+        |n| n.in_client(|| peer::client_rst_abort(v4(n))),
+    ),
+    small(
+        "rst_refused",
+        "SYN to closed port 9009, answered by RST/ACK",
+        |n| n.in_client(|| peer::client_refused(v4(n))),
+    ),
+    small(
+        "rst_after_fin",
+        "9004 closes first, client ACKs the FIN then aborts with RST (close-phase RST)",
+        |n| n.in_client(|| peer::client_rst_after_fin(v4(n))),
+    ),
+    small(
+        "long_connection",
+        "9002 holds the session 3 s before answering",
+        |n| n.in_client(|| peer::client_hold(v4(n), 3.0, ConnectOpts::default())),
+    ),
+    small(
+        "long_gaps",
+        "echo on 9001 with 1.5 s and 2.5 s of silence between exchanges",
+        |n| n.in_client(|| peer::client_gaps(v4(n))),
+    ),
+    small(
+        "retransmit_fast",
+        "echo on 9005; server drops 3 of 4 data packets: retransmissions all < 1 s",
+        |n| {
+            n.nft_drop(
+                &n.server.ns,
+                Hook::Input,
+                "tcp dport 9005 ip length > 60 numgen inc mod 4 < 3",
+            )?;
+            n.in_client(|| peer::client_echo(v4(n), peer::PORT_ECHO_DROP_FAST))
+        },
+    ),
+    small(
+        "retransmit_data",
+        "echo on 9006; server drops 4 of 5 data packets: last retransmission > 1 s",
+        |n| {
+            n.nft_drop(
+                &n.server.ns,
+                Hook::Input,
+                "tcp dport 9006 ip length > 60 numgen inc mod 5 < 4",
+            )?;
+            n.in_client(|| peer::client_echo(v4(n), peer::PORT_ECHO_DROP_SLOW))
+        },
+    ),
+    small(
+        "syn_retransmit",
+        "echo on 9001; server drops the first SYN, client retransmits it after 1 s",
+        |n| {
+            n.nft_drop(
+                &n.server.ns,
+                Hook::Input,
+                "tcp dport 9001 tcp flags & (syn|ack) == syn numgen inc mod 2 == 0",
+            )?;
+            n.in_client(|| peer::client_echo(v4(n), peer::PORT_ECHO))
+        },
+    ),
     small(
         "synack_retransmit",
         "9004; client drops the first SYN/ACK: SYN and SYN/ACK retransmitted, duplicate SYN/ACK",
@@ -145,17 +199,29 @@ static SCENARIOS: [Scenario; 16] = [
         snaplen: None,
         bench: false,
         run: |n| {
-            let opts = ConnectOpts { no_df: true, ..Default::default() };
+            let opts = ConnectOpts {
+                no_df: true,
+                ..Default::default()
+            };
             n.in_client(|| peer::client_bulk(v4(n), 3000, opts))
         },
     },
-    small("ipv6", "echo on 9001 over IPv6 (fd00:6d72::1 -> fd00:6d72::2), client closes first", |n| {
-        n.in_client(|| peer::client_echo(n.server.ipv6.into(), peer::PORT_ECHO))
-    }),
-    small("keepalive", "9002 holds 4 s; client has SO_KEEPALIVE with 1 s idle/interval: probes and ACKs", |n| {
-        let opts = ConnectOpts { keepalive_secs: Some(1), ..Default::default() };
-        n.in_client(|| peer::client_hold(v4(n), 4.0, opts))
-    }),
+    small(
+        "ipv6",
+        "echo on 9001 over IPv6 (fd00:6d72::1 -> fd00:6d72::2), client closes first",
+        |n| n.in_client(|| peer::client_echo(n.server.ipv6.into(), peer::PORT_ECHO)),
+    ),
+    small(
+        "keepalive",
+        "9002 holds 4 s; client has SO_KEEPALIVE with 1 s idle/interval: probes and ACKs",
+        |n| {
+            let opts = ConnectOpts {
+                keepalive_secs: Some(1),
+                ..Default::default()
+            };
+            n.in_client(|| peer::client_hold(v4(n), 4.0, opts))
+        },
+    ),
     Scenario {
         name: "bulk_churn",
         summary: "24,000 short sessions (echo, HTTP, 1/16 refused) on 4 threads + 4 x 32 MiB uploads",
@@ -168,7 +234,10 @@ static SCENARIOS: [Scenario; 16] = [
                 peer::client_churn(v4(n), BULK_SHORT, 4, 4, 32 << 20, Duration::from_secs(240))
             })?;
             if r.errors > 0 {
-                eprintln!("bulk_churn: {} client errors (of {} short sessions)", r.errors, r.short_connections);
+                eprintln!(
+                    "bulk_churn: {} client errors (of {} short sessions)",
+                    r.errors, r.short_connections
+                );
             }
             Ok(())
         },
