@@ -305,6 +305,59 @@ fn live_frames_equal_tcpdump_on_the_same_interface() -> Result<()> {
     Ok(())
 }
 
+#[test]
+fn loopback_frames_are_seen_once_like_tcpdump() -> Result<()> {
+    let _g = LOCK.lock();
+    if !ready() {
+        return Ok(());
+    }
+    let net = TestNet::new(NetConfig::direct())?;
+    let _server = net.start_server()?;
+    let ns = net.server.ns.clone();
+    let pcap = std::env::temp_dir().join(format!("mrt-{}-lo.pcap", std::process::id()));
+    let pcap_s = pcap.to_string_lossy().into_owned();
+    let mut tcpdump = testbed::spawn_in(
+        &ns,
+        &["tcpdump", "-i", "lo", "-n", "-U", "-w", &pcap_s, "tcp"],
+    )?;
+    tcpdump.wait_for_output("listening on", Duration::from_secs(10))?;
+    let (cap, ()) = capture_during(&ns, &["lo"], quiet(), Duration::from_millis(300), || {
+        testbed::in_ns(&ns, || {
+            peer::client_echo("127.0.0.1".parse()?, peer::PORT_ECHO)
+        })
+    })?;
+    std::thread::sleep(Duration::from_millis(200));
+    tcpdump.stop(libc::SIGINT, Duration::from_secs(5))?;
+    let lo: IpAddr = "127.0.0.1".parse()?;
+    let segs: Vec<_> = cap
+        .frames
+        .iter()
+        .filter_map(|f| tcp_of(&f.data, f.wire_len))
+        .collect();
+    let syns = segs
+        .iter()
+        .filter(|s| s.0 == lo && s.3 == peer::PORT_ECHO && s.4 & (SYN | ACK) == SYN)
+        .count();
+    assert_eq!(
+        syns, 1,
+        "loopback: each packet once (ingress only), got {segs:?}"
+    );
+    let mut reader = pcap_file::pcap::PcapReader::new(std::fs::File::open(&pcap)?)?;
+    let mut n = 0;
+    while let Some(p) = reader.next_packet() {
+        p?;
+        n += 1;
+    }
+    let _ = std::fs::remove_file(&pcap);
+    assert_eq!(
+        n,
+        cap.frames.len(),
+        "tcpdump -i lo saw {n} frames, miruo {}",
+        cap.frames.len()
+    );
+    Ok(())
+}
+
 fn miruo_now_us() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -384,6 +437,56 @@ fn unknown_interface_is_one_clear_error() {
         "got: {err}"
     );
     assert!(!err.contains('\n'), "one line: {err}");
+}
+
+/// Not a test by itself: run by `missing_capabilities_are_named` without CAP_BPF, CAP_NET_ADMIN
+/// and CAP_SYS_ADMIN; prints the error `open` gives.
+#[test]
+#[ignore = "child process of missing_capabilities_are_named"]
+fn open_error_child() {
+    if std::env::var("MRT_CHILD_OPEN").is_err() {
+        return;
+    }
+    match LiveSource::open(&["lo".to_string()], quiet()) {
+        Ok(_) => println!("OPENED"),
+        Err(e) => println!("ERROR: {e:#}"),
+    }
+}
+
+#[test]
+fn missing_capabilities_are_named() -> Result<()> {
+    let _g = LOCK.lock();
+    if !ready() {
+        return Ok(());
+    }
+    let Some(setpriv) = testbed::find_tool("setpriv") else {
+        eprintln!("SKIP: no setpriv (util-linux)");
+        return Ok(());
+    };
+    // Root with those capabilities removed from the bounding set, as an unprivileged user
+    // would be (the check reads the effective set, not the uid).
+    let out = std::process::Command::new(setpriv)
+        .arg("--bounding-set=-bpf,-net_admin,-sys_admin")
+        .arg(std::env::current_exe()?)
+        .args([
+            "--exact",
+            "open_error_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env("MRT_CHILD_OPEN", "1")
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("ERROR: "))
+        .with_context(|| format!("no error in {text}"))?;
+    for want in ["CAP_BPF", "CAP_NET_ADMIN", "sudo", "-f FILE"] {
+        assert!(line.contains(want), "{want} missing from: {line}");
+    }
+    Ok(())
 }
 
 /// Not a test by itself: the process `sigkill_leaves_nothing_attached` starts (inside a

@@ -82,7 +82,7 @@ proptest! {
 
     #[test]
     fn option_rendering_never_panics(opts in proptest::collection::vec(any::<u8>(), 0..40)) {
-        let mut s = String::new();
+        let mut s = Vec::new();
         options::render(&opts, &mut s);
     }
 

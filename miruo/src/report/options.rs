@@ -3,7 +3,7 @@
 //! malformed option list is rendered up to the bad byte, then `malformed` (F5; the original
 //! crashed or looped there).
 
-use std::fmt::Write;
+use super::bytes::push_dec;
 
 const EOL: u8 = 0;
 const NOP: u8 = 1;
@@ -14,12 +14,12 @@ const SACK: u8 = 5;
 const TIMESTAMP: u8 = 8;
 
 /// Appends the rendering of `opts` to `out` (without the surrounding `<` `>`).
-pub fn render(opts: &[u8], out: &mut String) {
+pub fn render(opts: &[u8], out: &mut Vec<u8>) {
     let mut at = 0;
     let mut first = true;
-    let mut item = |out: &mut String| {
+    let mut item = |out: &mut Vec<u8>| {
         if !first {
-            out.push_str(", ");
+            out.extend_from_slice(b", ");
         }
         first = false;
     };
@@ -36,7 +36,7 @@ pub fn render(opts: &[u8], out: &mut String) {
         let len = opts.get(at + 1).map_or(0, |&l| usize::from(l));
         let Some(data) = opts.get(at + 2..at + len.max(2)).filter(|_| len >= 2) else {
             item(out);
-            out.push_str("malformed");
+            out.extend_from_slice(b"malformed");
             return;
         };
         let be32 = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
@@ -49,15 +49,32 @@ pub fn render(opts: &[u8], out: &mut String) {
             _ => (0, 0),
         };
         item(out);
-        // Writing into a String cannot fail.
-        let _ = match kind {
-            MSS => write!(out, "mss={d0}"),
-            WSCALE => write!(out, "wscale={d0}"),
-            SACK_OK => write!(out, "sackOK"),
-            SACK => write!(out, "sack 1"),
-            TIMESTAMP => write!(out, "timestamp {d0} {d1}"),
-            _ => write!(out, "len={len} opt[{kind}]"),
-        };
+        let (d0, d1) = (u64::from(d0), u64::from(d1));
+        match kind {
+            MSS => {
+                out.extend_from_slice(b"mss=");
+                push_dec(out, d0, 0);
+            }
+            WSCALE => {
+                out.extend_from_slice(b"wscale=");
+                push_dec(out, d0, 0);
+            }
+            SACK_OK => out.extend_from_slice(b"sackOK"),
+            SACK => out.extend_from_slice(b"sack 1"),
+            TIMESTAMP => {
+                out.extend_from_slice(b"timestamp ");
+                push_dec(out, d0, 0);
+                out.push(b' ');
+                push_dec(out, d1, 0);
+            }
+            _ => {
+                out.extend_from_slice(b"len=");
+                push_dec(out, len as u64, 0);
+                out.extend_from_slice(b" opt[");
+                push_dec(out, u64::from(kind), 0);
+                out.push(b']');
+            }
+        }
         at += len;
     }
 }
@@ -67,9 +84,9 @@ mod tests {
     use super::render;
 
     fn text(opts: &[u8]) -> String {
-        let mut s = String::new();
+        let mut s = Vec::new();
         render(opts, &mut s);
-        s
+        String::from_utf8(s).expect("ASCII")
     }
 
     // spec §6.3: the renderings seen in the reference outputs.

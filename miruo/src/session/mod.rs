@@ -17,6 +17,7 @@ use crate::decode::tcp::{ACK, FIN, RST, SYN};
 use crate::dpi::http::HttpDpi;
 use state::{Color, Rst, SideState, transition};
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 
 /// A session holding more segments than this (SYN included) is pruned (spec §4.9).
@@ -244,18 +245,27 @@ pub struct Stats {
     pub now_us: i64,
 }
 
-/// Lookup key of a session: the two endpoints in a fixed order, and the VLAN tags.
+/// Lookup key of a session: the two endpoints in a fixed order, and the VLAN tags. Addresses
+/// are kept as one 128-bit number (IPv4 mapped into IPv6), which hashes and compares in a few
+/// instructions; this lookup runs for every packet.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct FlowKey {
-    lo: Endpoint,
-    hi: Endpoint,
+    lo: (u128, u16),
+    hi: (u128, u16),
     vlan: u32,
 }
 
 impl FlowKey {
     fn new(a: Endpoint, b: Endpoint, vlan: u32) -> FlowKey {
-        let a_first = (a.addr, a.port) <= (b.addr, b.port);
-        if a_first { FlowKey { lo: a, hi: b, vlan } } else { FlowKey { lo: b, hi: a, vlan } }
+        let bits = |e: Endpoint| {
+            let addr = match e.addr {
+                IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+                IpAddr::V6(v6) => u128::from(v6),
+            };
+            (addr, e.port)
+        };
+        let (a, b) = (bits(a), bits(b));
+        if a <= b { FlowKey { lo: a, hi: b, vlan } } else { FlowKey { lo: b, hi: a, vlan } }
     }
 }
 
@@ -285,8 +295,8 @@ pub struct Tracker {
     originals: FastMap<RetransKey, u64>,
     next_id: u64,
     stats: Stats,
-    /// The capture-time second of the last timeout scan.
-    scanned_sec: Option<i64>,
+    /// No session can time out before this capture-time second (see [`Tracker::tick`]).
+    next_timeout_sec: i64,
 }
 
 fn is_session_syn(flags: u8) -> bool {
@@ -302,7 +312,7 @@ impl Tracker {
             originals: FastMap::default(),
             next_id: 1,
             stats: Stats::default(),
-            scanned_sec: None,
+            next_timeout_sec: i64::MIN,
         }
     }
 
@@ -382,11 +392,26 @@ impl Tracker {
             dpi: dpi.into_boxed_slice(),
         };
 
-        // spec §5.4/§5.5: retransmission check against the first stored copy.
-        let rkey = RetransKey::of(session.id, &segment);
-        let original_at = self.originals.get(&rkey).and_then(|&id| session.segment_index(id));
-        debug_assert_eq!(original_at.is_some(), self.originals.contains_key(&rkey), "index names a pruned segment");
-        if let Some(at) = original_at {
+        // spec §4.9: the segment limit (applied after the retransmission check, which may
+        // already discard the packet or mark the original).
+        let limit_hit =
+            self.cfg.segment_limit != 0 && self.stats.active_segments >= u64::from(self.cfg.segment_limit);
+        let last_id = session.segments.last().map_or(0, |s| s.id);
+
+        // spec §5.4/§5.5: retransmission check against the first stored copy. One hash lookup:
+        // a new signature is recorded right away with the ID the segment is about to get.
+        let original_id = match self.originals.entry(RetransKey::of(session.id, &segment)) {
+            Entry::Occupied(o) => Some(*o.get()),
+            Entry::Vacant(v) => {
+                if limit_hit {
+                    self.stats.drop_segment += 1;
+                    return;
+                }
+                v.insert(last_id + 1);
+                None
+            }
+        };
+        if let Some(at) = original_id.and_then(|id| session.segment_index(id)) {
             let original = &session.segments[at];
             let detected = if original.flags & SYN != 0 {
                 self.cfg.syn_retransmit
@@ -416,12 +441,10 @@ impl Tracker {
                     }
                 }
             }
-        }
-
-        // spec §4.9: the segment limit.
-        if self.cfg.segment_limit != 0 && self.stats.active_segments >= u64::from(self.cfg.segment_limit) {
-            self.stats.drop_segment += 1;
-            return;
+            if limit_hit {
+                self.stats.drop_segment += 1;
+                return;
+            }
         }
 
         // spec §5.7: IP fragments.
@@ -439,11 +462,10 @@ impl Tracker {
             self.stats.long_delay += 1;
         }
         segment.mark = segment.color.is_some() || self.cfg.live;
-        segment.id = previous.id + 1;
+        segment.id = last_id + 1;
 
         session.total_segments += 1;
         session.total_bytes += u64::from(p.wire_len);
-        self.originals.entry(RetransKey::of(session.id, &segment)).or_insert(segment.id);
         session.segments.push(segment);
         self.stats.active_segments += 1;
         self.stats.max_segments = self.stats.max_segments.max(self.stats.active_segments);
@@ -561,33 +583,39 @@ impl Tracker {
     fn remove(&mut self, key: &FlowKey) -> Session {
         let session = self.sessions.remove(key).expect("removing a session that was just found");
         for s in &session.segments {
-            let k = RetransKey::of(session.id, s);
-            if self.originals.get(&k) == Some(&s.id) {
-                self.originals.remove(&k);
-            }
+            forget_original(&mut self.originals, session.id, s);
         }
         self.stats.active_sessions -= 1;
         self.stats.active_segments -= (session.segments.len() - 1) as u64;
         session
     }
 
-    /// F9: timeouts by capture time, once per new second (spec §4.7).
+    /// F9: timeouts by capture time (spec §4.7): a session idle for more than 900 s, or 30 s
+    /// while half-open or half-closed, is destroyed and shown.
+    ///
+    /// The original scans every session at every new second. The outcome is the same, and
+    /// cheaper, when a scan also computes the earliest second at which any session could
+    /// expire: until then nothing can, because a packet after the scan only ever sets a
+    /// deadline at least 31 s after itself.
     fn tick(&mut self, now_us: i64, report: &mut impl Report) {
         let now_sec = now_us.div_euclid(1_000_000);
-        if self.scanned_sec == Some(now_sec) {
+        if now_sec < self.next_timeout_sec {
             return;
         }
-        self.scanned_sec = Some(now_sec);
-        let mut expired: Vec<(u64, FlowKey)> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| {
-                let last_sec = s.segments.last().map_or(now_sec, |seg| seg.ts_us.div_euclid(1_000_000));
-                let idle = now_sec - last_sec;
-                idle > IDLE_TIMEOUT_S || (idle > TRANSIENT_TIMEOUT_S && s.states.iter().any(|st| st.is_transient()))
-            })
-            .map(|(k, s)| (s.id, *k))
-            .collect();
+        let mut next = now_sec + TRANSIENT_TIMEOUT_S + 1;
+        let mut expired: Vec<(u64, FlowKey)> = Vec::new();
+        for (key, s) in &self.sessions {
+            let last_sec = s.segments.last().map_or(now_sec, |seg| seg.ts_us.div_euclid(1_000_000));
+            let idle_limit =
+                if s.states.iter().any(|st| st.is_transient()) { TRANSIENT_TIMEOUT_S } else { IDLE_TIMEOUT_S };
+            let deadline = last_sec + idle_limit + 1;
+            if now_sec >= deadline {
+                expired.push((s.id, *key));
+            } else {
+                next = next.min(deadline);
+            }
+        }
+        self.next_timeout_sec = next;
         // Session order, so that output does not depend on the hash table's layout.
         expired.sort_unstable_by_key(|(id, _)| *id);
         for (_, key) in expired {
@@ -630,12 +658,18 @@ fn prune(session: &mut Session, originals: &mut FastMap<RetransKey, u64>, stats:
         index += 1;
         if !keep {
             excess -= 1;
-            let k = RetransKey::of(id, s);
-            if originals.get(&k) == Some(&s.id) {
-                originals.remove(&k);
-            }
+            forget_original(originals, id, s);
             stats.active_segments -= 1;
         }
         keep
     });
+}
+
+/// Drops a stored segment from the index of first copies, if it is the one recorded there.
+fn forget_original(originals: &mut FastMap<RetransKey, u64>, session: u64, s: &Segment) {
+    if let Entry::Occupied(e) = originals.entry(RetransKey::of(session, s))
+        && *e.get() == s.id
+    {
+        e.remove();
+    }
 }

@@ -187,3 +187,22 @@ impl Counters {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn prerequisite_errors_are_one_line_and_say_what_to_do() {
+        // Passes trivially when built with the programs and run as root; otherwise the message
+        // must name the way out (MIRUO_NO_EBPF=1 builds exercise the first branch).
+        if let Err(e) = super::check_prerequisites() {
+            let m = e.to_string();
+            assert!(!m.contains('\n'), "{m}");
+            let advice = if super::available() {
+                "sudo"
+            } else {
+                "cargo xtask setup"
+            };
+            assert!(m.contains(advice) && m.contains("-f FILE"), "{m}");
+        }
+    }
+}
