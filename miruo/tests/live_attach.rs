@@ -481,7 +481,7 @@ fn missing_capabilities_are_named() -> Result<()> {
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text
         .lines()
-        .find(|l| l.starts_with("ERROR: "))
+        .find_map(|l| l.split_once("ERROR: ").map(|(_, e)| e))
         .with_context(|| format!("no error in {text}"))?;
     for want in ["CAP_BPF", "CAP_NET_ADMIN", "sudo", "-f FILE"] {
         assert!(line.contains(want), "{want} missing from: {line}");

@@ -76,9 +76,9 @@ pub fn check_prerequisites() -> Result<()> {
     let missing = missing_capabilities();
     if !missing.is_empty() {
         bail!(
-            "live capture needs CAP_BPF and CAP_NET_ADMIN, and this process lacks {}: run it as \
-             root (sudo miruo -i ...), or read a capture file with -f FILE",
-            missing.join(" and ")
+            "live capture needs privileges this process lacks ({}): run it as root \
+             (sudo miruo -i ...), or read a capture file with -f FILE",
+            missing.join(", ")
         );
     }
     Ok(())
