@@ -1,5 +1,9 @@
-//! The pipeline driver: source → decode → filter → sessions → report, until the input ends, a
+//! The pipeline driver: source → filter → decode → sessions → report, until the input ends, a
 //! signal arrives or stdout is closed; then the end-of-capture report and the statistics.
+//!
+//! Signals: SIGINT, SIGTERM and SIGHUP end the run with the statistics and exit status 0 (F18);
+//! SIGUSR1 prints the statistics block now and goes on. `-s N` prints it every N seconds while
+//! capturing live.
 
 use crate::cli::{Input, Settings};
 use crate::decode::{self, HeaderErrors};
@@ -7,13 +11,14 @@ use crate::filter::Filter;
 use crate::report::clock::Clock;
 use crate::report::stats::{self, CpuMeter, Snapshot};
 use crate::report::text::TextReport;
-use crate::session::Tracker;
+use crate::session::{Config, Stats, Tracker};
 use crate::source::file::FileSource;
-use crate::source::{Next, Source};
+use crate::source::{Frame, LinkType, Next, Source, SourceStats};
 use anyhow::{Result, bail};
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// How a run ended, for the exit status.
 #[derive(Debug)]
@@ -22,15 +27,6 @@ pub enum Outcome {
     Done,
     /// The input broke off (a damaged file); everything before was reported: exit 1.
     InputError(anyhow::Error),
-}
-
-/// Signals that end the run with the statistics (SIGINT, SIGTERM, SIGHUP: F18).
-fn stop_flag() -> Result<Arc<AtomicBool>> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))?;
-    }
-    Ok(stop)
 }
 
 /// A problem with what the user asked for (exit status 2), as opposed to one met while running.
@@ -45,61 +41,149 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// Everything after the source, for one output: filter, decoder counters, tracker, report.
+pub struct Pipeline<W: Write> {
+    filter: Option<Filter>,
+    pub errors: HeaderErrors,
+    pub tracker: Tracker,
+    pub report: TextReport<W>,
+}
+
+impl<W: Write> Pipeline<W> {
+    /// `expression` is compiled for `link`, the source's (first) link type.
+    pub fn new(settings: &Settings, link: LinkType, out: W) -> Result<Pipeline<W>> {
+        let filter = match settings.expression.as_str() {
+            "" => None,
+            expr => Some(
+                Filter::new(expr, link).map_err(|e| UsageError(format!("bad filter expression '{expr}': {e}")))?,
+            ),
+        };
+        let report = TextReport::new(out, settings.style, settings.color, settings.tracker.fragment, Clock::local());
+        Ok(Pipeline { filter, errors: HeaderErrors::default(), tracker: Tracker::new(settings.tracker.clone()), report })
+    }
+
+    /// One frame through filter, decoder and tracker.
+    pub fn frame(&mut self, frame: &Frame<'_>) {
+        if self.filter.as_mut().is_some_and(|f| !f.matches(frame)) {
+            return;
+        }
+        match decode::decode(frame) {
+            Ok(packet) => self.tracker.packet(&packet, &mut self.report),
+            Err(skip) => self.errors.count(skip),
+        }
+    }
+
+    /// The end of the input: sessions still open that would be shown (F9), then flush.
+    pub fn finish(&mut self) {
+        self.tracker.finish(&mut self.report);
+        self.report.flush();
+    }
+
+    /// Frames skipped because the expression does not compile for their link type.
+    fn unfiltered(&self) -> Option<(u64, &str)> {
+        self.filter.as_ref().filter(|f| f.uncompilable > 0).map(|f| (f.uncompilable, f.expression()))
+    }
+}
+
+/// Signal flags: stop (SIGINT, SIGTERM, SIGHUP) and print statistics now (SIGUSR1).
+struct Signals {
+    stop: Arc<AtomicBool>,
+    stats_now: Arc<AtomicBool>,
+}
+
+impl Signals {
+    fn install() -> Result<Signals> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+        let stop = Arc::new(AtomicBool::new(false));
+        for signal in [SIGINT, SIGTERM, SIGHUP] {
+            signal_hook::flag::register(signal, Arc::clone(&stop))?;
+        }
+        let stats_now = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(SIGUSR1, Arc::clone(&stats_now))?;
+        Ok(Signals { stop, stats_now })
+    }
+}
+
+/// Writes the statistics block to stderr.
+fn print_stats(stats: &Stats, cfg: &Config, capture_secs: i64, cpu: &mut CpuMeter, source: &SourceStats, errors: &HeaderErrors) {
+    let block =
+        stats::render(&Snapshot { stats, cfg, capture_secs, cpu_permille: cpu.sample(), source, errors });
+    // Nothing sensible is left to do if stderr is gone as well.
+    let _ = std::io::stderr().write_all(block.as_bytes());
+}
+
+fn open_source(settings: &Settings) -> Result<Box<dyn Source>> {
+    match &settings.input {
+        Input::File(path) => Ok(Box::new(FileSource::open(path)?)),
+        Input::Live(devices) => open_live(devices, settings),
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn open_live(devices: &[String], settings: &Settings) -> Result<Box<dyn Source>> {
+    use crate::source::live::{LiveOptions, LiveSource};
+    // DPI wants the start of the payload; the headers alone are enough otherwise.
+    let payload = if settings.tracker.http.is_some() { 256 } else { 0 };
+    let opts = LiveOptions { xdp: settings.xdp, payload, ..LiveOptions::default() };
+    Ok(Box::new(LiveSource::open(devices, opts)?))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_live(devices: &[String], _: &Settings) -> Result<Box<dyn Source>> {
+    bail!("live capture (-i {}) needs Linux (eBPF); read a capture file with -f FILE", devices.join(","))
+}
+
 pub fn run(settings: &Settings) -> Result<Outcome> {
-    let mut source: Box<dyn Source> = match &settings.input {
-        Input::File(path) => Box::new(FileSource::open(path)?),
-        Input::Live(devices) => bail!(
-            "live capture (-i {}) is not supported by this build yet; read a capture with -f FILE",
-            devices.join(",")
-        ),
-    };
+    let mut source = open_source(settings)?;
+    let live = matches!(settings.input, Input::Live(_));
     let link = source.link_type();
     let Some((name, description)) = link.name() else {
         bail!("unsupported link type {} in the capture (miruo reads Ethernet, Linux SLL/SLL2, NULL, LOOP and raw IP)", link.0);
     };
-    let mut filter = match settings.expression.as_str() {
-        "" => None,
-        expr => Some(
-            Filter::new(expr, link).map_err(|e| UsageError(format!("bad filter expression '{expr}': {e}")))?,
-        ),
-    };
-    let stop = stop_flag()?;
-
     let stdout = std::io::stdout().lock();
-    let mut report = TextReport::new(
-        std::io::BufWriter::with_capacity(64 * 1024, stdout),
-        settings.style,
-        settings.color,
-        settings.tracker.fragment,
-        Clock::local(),
-    );
-    report.plain_line(&format!(
+    let out = std::io::BufWriter::with_capacity(64 * 1024, stdout);
+    let mut pipeline = Pipeline::new(settings, link, out)?;
+    let signals = Signals::install()?;
+    pipeline.report.plain_line(&format!(
         "listening on {}, link-type {name} ({description}), capture size {} bytes",
         settings.banner_device,
         source.snaplen()
     ));
-    let mut tracker = Tracker::new(settings.tracker.clone());
-    let mut errors = HeaderErrors::default();
-    let mut cpu = CpuMeter::start();
-    let mut outcome = Outcome::Done;
+    if live {
+        pipeline.report.flush();
+    }
 
+    let started = Instant::now();
+    let mut cpu = CpuMeter::start();
+    // spec §7.2: live, `-s N` prints a block right after start-up and then every N seconds.
+    let interval = (live && settings.stat_interval > 0).then(|| Duration::from_secs(settings.stat_interval.into()));
+    let mut next_stats = interval.map(|_| Instant::now());
+    let capture_secs = |st: &Stats| -> i64 {
+        if live {
+            started.elapsed().as_secs() as i64
+        } else {
+            st.first_us.map_or(0, |first| (st.now_us - first).max(0) / 1_000_000)
+        }
+    };
+    let mut outcome = Outcome::Done;
     loop {
-        if stop.load(Ordering::Relaxed) || report.failed().is_some() {
+        if signals.stop.load(Ordering::Relaxed) || pipeline.report.failed().is_some() {
             break;
         }
-        match source.next() {
-            Ok(Next::Frame(frame)) => {
-                if filter.as_mut().is_some_and(|f| !f.matches(&frame)) {
-                    continue;
-                }
-                match decode::decode(&frame) {
-                    Ok(packet) => tracker.packet(&packet, &mut report),
-                    Err(skip) => errors.count(skip),
-                }
+        let due = next_stats.is_some_and(|t| Instant::now() >= t);
+        if due || signals.stats_now.swap(false, Ordering::Relaxed) {
+            pipeline.report.flush();
+            let st = pipeline.tracker.stats();
+            print_stats(st, pipeline.tracker.config(), capture_secs(st), &mut cpu, &source.stats(), &pipeline.errors);
+            if let (true, Some(every)) = (due, interval) {
+                next_stats = Some(Instant::now() + every);
             }
+        }
+        match source.next() {
+            Ok(Next::Frame(frame)) => pipeline.frame(&frame),
             Ok(Next::Idle { now_us }) => {
-                tracker.idle(now_us, &mut report);
-                report.flush();
+                pipeline.tracker.idle(now_us, &mut pipeline.report);
+                pipeline.report.flush();
             }
             Ok(Next::Metadata) => {}
             Ok(Next::End) => break,
@@ -110,26 +194,11 @@ pub fn run(settings: &Settings) -> Result<Outcome> {
         }
     }
 
-    tracker.finish(&mut report);
-    report.flush();
-    let st = tracker.stats();
-    let capture_secs = st.first_us.map_or(0, |first| (st.now_us - first).max(0) / 1_000_000);
-    let block = stats::render(&Snapshot {
-        stats: st,
-        cfg: tracker.config(),
-        capture_secs,
-        cpu_permille: cpu.sample(),
-        source: &source.stats(),
-        errors: &errors,
-    });
-    // Nothing sensible is left to do if stderr is gone as well.
-    let _ = std::io::stderr().write_all(block.as_bytes());
-    if let Some(f) = filter.as_ref().filter(|f| f.uncompilable > 0) {
-        eprintln!(
-            "miruo: {} frames skipped: the filter expression '{}' does not apply to their link type",
-            f.uncompilable,
-            f.expression()
-        );
+    pipeline.finish();
+    let st = pipeline.tracker.stats();
+    print_stats(st, pipeline.tracker.config(), capture_secs(st), &mut cpu, &source.stats(), &pipeline.errors);
+    if let Some((frames, expression)) = pipeline.unfiltered() {
+        eprintln!("miruo: {frames} frames skipped: the filter expression '{expression}' does not apply to their link type");
     }
     Ok(outcome)
 }
