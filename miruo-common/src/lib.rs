@@ -112,14 +112,15 @@ pub mod counter {
         ["packets", "tcp", "truncated", "ring_full", "unparsed"];
 }
 
-/// Names of the maps and programs in the object, shared so the loader cannot drift.
+/// Names of the maps and programs in the object, shared so the loader cannot drift. Program
+/// names stay under 16 bytes: the kernel keeps only 15 characters (`bpftool prog` shows those).
 pub const RING_MAP: &str = "RECORDS";
 pub const COUNTERS_MAP: &str = "COUNTERS";
 pub const CONFIG_GLOBAL: &str = "CONFIG";
-pub const PROG_TC_INGRESS: &str = "miruo_tc_ingress";
-pub const PROG_TC_EGRESS: &str = "miruo_tc_egress";
-pub const PROG_TC_INGRESS_RAW: &str = "miruo_tc_ingress_raw";
-pub const PROG_TC_EGRESS_RAW: &str = "miruo_tc_egress_raw";
+pub const PROG_TC_INGRESS: &str = "miruo_tc_in";
+pub const PROG_TC_EGRESS: &str = "miruo_tc_eg";
+pub const PROG_TC_INGRESS_RAW: &str = "miruo_tc_in_raw";
+pub const PROG_TC_EGRESS_RAW: &str = "miruo_tc_eg_raw";
 pub const PROG_XDP: &str = "miruo_xdp";
 
 /// Default ring-buffer size: holds ~35,000 small records, several milliseconds of a SYN flood.

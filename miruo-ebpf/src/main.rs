@@ -74,23 +74,23 @@ const MAX_VLAN_TAGS: usize = 3;
 const MAX_IPV6_EXT: usize = 6;
 
 #[classifier]
-pub fn miruo_tc_ingress(ctx: TcContext) -> i32 {
+pub fn miruo_tc_in(ctx: TcContext) -> i32 {
     tc::<false>(&ctx, DIR_INGRESS)
 }
 
 #[classifier]
-pub fn miruo_tc_egress(ctx: TcContext) -> i32 {
+pub fn miruo_tc_eg(ctx: TcContext) -> i32 {
     tc::<false>(&ctx, DIR_EGRESS)
 }
 
 /// For devices without a link header (tun, WireGuard, IP tunnels): the frame starts at IP.
 #[classifier]
-pub fn miruo_tc_ingress_raw(ctx: TcContext) -> i32 {
+pub fn miruo_tc_in_raw(ctx: TcContext) -> i32 {
     tc::<true>(&ctx, DIR_INGRESS)
 }
 
 #[classifier]
-pub fn miruo_tc_egress_raw(ctx: TcContext) -> i32 {
+pub fn miruo_tc_eg_raw(ctx: TcContext) -> i32 {
     tc::<true>(&ctx, DIR_EGRESS)
 }
 

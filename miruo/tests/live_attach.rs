@@ -423,6 +423,38 @@ fn any_follows_interfaces_that_appear_later() -> Result<()> {
 }
 
 #[test]
+fn tun_devices_get_the_raw_ip_programs() -> Result<()> {
+    let _g = LOCK.lock();
+    if !ready() {
+        return Ok(());
+    }
+    let net = TestNet::new(NetConfig::direct())?;
+    let ns = net.client.ns.clone();
+    testbed::run_in(
+        &ns,
+        &["ip", "tuntap", "add", "dev", "mrt-tun0", "mode", "tun"],
+    )?;
+    testbed::run_in(&ns, &["ip", "link", "set", "mrt-tun0", "up"])?;
+    let (link, hooks, tcx) = testbed::in_ns(&ns, || {
+        let src = LiveSource::open(&["mrt-tun0".to_string()], quiet())?;
+        let mut names = Vec::new();
+        for dir in [TcAttachType::Ingress, TcAttachType::Egress] {
+            for p in SchedClassifier::query_tcx("mrt-tun0", dir)?.1 {
+                names.push(p.name_as_str().unwrap_or_default().to_string());
+            }
+        }
+        Ok((src.link_type(), src.hook_count(), names))
+    })?;
+    assert_eq!(link, LinkType::RAW, "a tun device has no link header");
+    assert_eq!(hooks, 2);
+    assert_eq!(
+        tcx,
+        vec!["miruo_tc_in_raw".to_string(), "miruo_tc_eg_raw".to_string()]
+    );
+    Ok(())
+}
+
+#[test]
 fn unknown_interface_is_one_clear_error() {
     let _g = LOCK.lock();
     if !ready() {
@@ -564,5 +596,193 @@ fn sigkill_leaves_nothing_attached() -> Result<()> {
         assert!(!xdp_attached(&c.ns, &c.iface)?, "XDP left after SIGKILL");
         let _ = std::fs::remove_file(&out);
     }
+    Ok(())
+}
+
+fn thread_cpu_secs() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid timespec; the per-thread CPU clock always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
+/// What the counting consumer of [`count_during`] saw.
+struct Counted {
+    frames: u64,
+    /// CPU seconds of the consumer thread (user + system).
+    cpu: f64,
+    stats: SourceStats,
+}
+
+/// Counts what a LiveSource delivers on `dev` in `ns` while `traffic` runs. The consumer does
+/// nothing else, so this is the ring's ceiling and the capture's own CPU cost.
+fn count_during<T: Send>(
+    ns: &str,
+    dev: &str,
+    traffic: impl FnOnce() -> Result<T> + Send,
+) -> Result<(Counted, T)> {
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let stop = &stop;
+        let handle = s.spawn(move || {
+            testbed::in_ns(ns, || {
+                let mut src = LiveSource::open(&[dev.to_string()], quiet())?;
+                let _ = tx.send(());
+                let cpu0 = thread_cpu_secs();
+                let (mut n, mut sum) = (0u64, 0u64);
+                while !stop.load(Ordering::Relaxed) {
+                    if let Next::Frame(f) = src.next()? {
+                        n += 1;
+                        sum += u64::from(f.data[f.data.len() - 1]);
+                    }
+                }
+                std::hint::black_box(sum);
+                Ok(Counted {
+                    frames: n,
+                    cpu: thread_cpu_secs() - cpu0,
+                    stats: src.stats(),
+                })
+            })
+        });
+        rx.recv().context("capture thread died before attaching")?;
+        let r = traffic();
+        std::thread::sleep(Duration::from_millis(200));
+        stop.store(true, Ordering::Relaxed);
+        let counted = handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("capture thread panicked"))??;
+        Ok((counted, r?))
+    })
+}
+/// hping3 SYN flood for `secs` from the client: packets it sent.
+fn syn_flood(net: &TestNet, secs: u64) -> Result<u64> {
+    let dst = net.server.ipv4.to_string();
+    let mut h = testbed::spawn_in(
+        &net.client.ns,
+        &["hping3", "-S", "--flood", "-p", "9010", &dst],
+    )?;
+    std::thread::sleep(Duration::from_secs(secs));
+    h.stop(libc::SIGINT, Duration::from_secs(5))?;
+    let out = h.output();
+    out.lines()
+        .find_map(|l| {
+            l.strip_suffix(" packets transmitted").or_else(|| {
+                l.split(" packets transmitted")
+                    .next()
+                    .filter(|_| l.contains("packets transmitted"))
+            })
+        })
+        .and_then(|n| n.trim().parse().ok())
+        .with_context(|| format!("no hping3 statistics in: {out}"))
+}
+
+/// iperf3 for `secs` from client to server: received bits/s.
+fn iperf(net: &TestNet, secs: u64) -> Result<f64> {
+    let mut server = testbed::spawn_in(&net.server.ns, &["iperf3", "-s", "-1"])?;
+    server
+        .wait_for_output("listening", Duration::from_secs(5))
+        .ok();
+    std::thread::sleep(Duration::from_millis(200));
+    let out = testbed::run_in(
+        &net.client.ns,
+        &[
+            "iperf3",
+            "-c",
+            &net.server.ipv4.to_string(),
+            "-t",
+            &secs.to_string(),
+            "-J",
+        ],
+    )?;
+    server.wait_timeout(Duration::from_secs(5)).ok();
+    let at = out
+        .find("\"sum_received\"")
+        .context("no sum_received in iperf3 output")?;
+    let rest = &out[at..];
+    let b = rest
+        .find("\"bits_per_second\":")
+        .context("no bits_per_second")?
+        + 18;
+    let num: String = rest[b..]
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == 'e' || *c == '+')
+        .collect();
+    Ok(num.parse()?)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn stat(s: &SourceStats, key: &str) -> String {
+    s.lines
+        .iter()
+        .find(|(l, _)| l.trim() == key)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+#[test]
+#[ignore = "measurement, prints numbers: cargo test --release -p miruo --test live_attach -- --ignored measure --nocapture"]
+fn measure_syn_flood_and_bulk_throughput() -> Result<()> {
+    let _g = LOCK.lock();
+    if !ready() {
+        return Ok(());
+    }
+    let secs = 3;
+    let rounds = 3;
+    let net = TestNet::new(NetConfig::direct())?;
+    let _server = net.start_server()?;
+    let (mut without, mut with) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        without.push(syn_flood(&net, secs)? as f64);
+        let (c, sent) = count_during(&net.client.ns, &net.client.iface, || syn_flood(&net, secs))?;
+        with.push(sent as f64);
+        println!(
+            "  SYN flood round: {sent} sent with capture; {} records, drop {}, consumer CPU {:.2} s ({:.2} s per million)",
+            c.frames,
+            stat(&c.stats, "drop"),
+            c.cpu,
+            c.cpu / (c.frames as f64 / 1e6)
+        );
+    }
+    let (a, b) = (median(without), median(with));
+    println!(
+        "SYN flood {secs}s, median of {rounds}: hping3 sent {a:.0} without capture, {b:.0} with ({:+.1} %)",
+        100.0 * (b / a - 1.0)
+    );
+    drop(net);
+
+    // Bulk throughput with the kernel's offloads on, as on a real host.
+    let net = TestNet::new(NetConfig {
+        offloads_off: false,
+        ..NetConfig::direct()
+    })?;
+    let (mut without, mut with) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        without.push(iperf(&net, secs)?);
+        let (c, bps) = count_during(&net.client.ns, &net.client.iface, || iperf(&net, secs))?;
+        with.push(bps);
+        println!(
+            "  iperf3 round: {:.2} Gbit/s with capture; {} records, drop {}, consumer CPU {:.2} s",
+            bps / 1e9,
+            c.frames,
+            stat(&c.stats, "drop"),
+            c.cpu
+        );
+    }
+    let (a, b) = (median(without), median(with));
+    println!(
+        "iperf3 {secs}s, median of {rounds}: {:.2} Gbit/s without, {:.2} Gbit/s with capture ({:+.1} %)",
+        a / 1e9,
+        b / 1e9,
+        100.0 * (b / a - 1.0)
+    );
     Ok(())
 }
