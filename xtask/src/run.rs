@@ -1,5 +1,47 @@
-//! `cargo xtask run`.
+//! `cargo xtask run -- ARGS`: build miruo in release mode and run it with ARGS. Live capture
+//! (`-i`) runs the set-up first when the eBPF toolchain is missing, and runs under sudo when
+//! not root. Without `-i` or `-f` it replays a capture of the project's own (`testdata/`).
 
-pub fn run(_args: &[String]) -> anyhow::Result<()> {
-    anyhow::bail!("cargo xtask run: not written yet")
+use crate::util::{run_cmd, workspace_root};
+use anyhow::Result;
+use std::process::Command;
+
+/// The capture replayed when neither an interface nor a file is given.
+pub const DEFAULT_CAPTURE: &str = "testdata/http.pcap";
+
+fn wants(args: &[String], short: &str, long: &str) -> bool {
+    args.iter().any(|a| a.starts_with(short) || a.starts_with(long) || a.starts_with(&long[1..]))
+}
+
+/// bpf-linker answers: the rest of the set-up comes with it (`cargo xtask setup` installs it
+/// last).
+fn ebpf_toolchain_ready() -> bool {
+    Command::new("bpf-linker").arg("--version").output().is_ok_and(|o| o.status.success())
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let args: Vec<String> = args.iter().skip_while(|a| *a == "--").cloned().collect();
+    let live = wants(&args, "-i", "--interface");
+    let root = workspace_root();
+    if live && !ebpf_toolchain_ready() {
+        eprintln!("xtask run: live capture needs the eBPF toolchain; running `cargo xtask setup` first");
+        crate::setup::run(&[])?;
+    }
+    run_cmd(Command::new("cargo").current_dir(&root).args(["build", "--release", "--quiet", "-p", "miruo"]))?;
+    let binary = root.join("target/release/miruo");
+    let mut argv = args.clone();
+    if !live && !wants(&args, "-f", "--file") {
+        argv.splice(0..0, ["-f".to_string(), root.join(DEFAULT_CAPTURE).display().to_string()]);
+    }
+    // SAFETY: geteuid has no preconditions.
+    let root_user = unsafe { libc::geteuid() } == 0;
+    let mut cmd = if live && !root_user {
+        let mut c = Command::new("sudo");
+        c.arg(&binary);
+        c
+    } else {
+        Command::new(&binary)
+    };
+    let status = cmd.args(&argv).status()?;
+    std::process::exit(status.code().unwrap_or(1));
 }

@@ -466,12 +466,15 @@ impl Tracker {
 
         session.total_segments += 1;
         session.total_bytes += u64::from(p.wire_len);
-        session.segments.push(segment);
         self.stats.active_segments += 1;
         self.stats.max_segments = self.stats.max_segments.max(self.stats.active_segments);
-        if session.segments.len() > PRUNE_ABOVE {
+        if session.segments.len() == PRUNE_ABOVE {
+            // The spec prunes right after the 2049th segment is stored; the new segment is
+            // never pruned, so pruning just before storing it removes the same segments and
+            // keeps the vector's capacity at 2048.
             prune(session, &mut self.originals, &mut self.stats);
         }
+        session.segments.push(segment);
 
         // spec §4.5: the state machine.
         let t = transition(p.flags, session.states[sender], session.states[receiver]);
@@ -646,15 +649,14 @@ impl Tracker {
     }
 }
 
-/// spec §4.9: drop unmarked segments, oldest first (the SYN and the newest segment stay), until
-/// fewer than [`PRUNE_TO`] remain.
+/// spec §4.9: drop unmarked segments, oldest first (never the SYN), until fewer than
+/// [`PRUNE_TO`] remain once the segment being stored is added.
 fn prune(session: &mut Session, originals: &mut FastMap<RetransKey, u64>, stats: &mut Stats) {
-    let mut excess = session.segments.len() - (PRUNE_TO - 1);
-    let newest = session.segments.len() - 1;
+    let mut excess = session.segments.len() - (PRUNE_TO - 2);
     let id = session.id;
     let mut index = 0;
     session.segments.retain(|s| {
-        let keep = index == 0 || index == newest || s.mark || excess == 0;
+        let keep = index == 0 || s.mark || excess == 0;
         index += 1;
         if !keep {
             excess -= 1;

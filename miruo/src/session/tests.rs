@@ -434,3 +434,19 @@ fn spec_6_5_live_reports_each_segment_once_f15() {
     let ids: Vec<u64> = r.live.iter().map(|x| x.1).collect();
     assert_eq!(ids, [0, 1, 2, 3, 4, 5, 6, 7]);
 }
+
+/// README "Memory": the per-session and per-segment figures stated there.
+#[test]
+fn memory_per_segment_and_session_stays_as_documented() {
+    eprintln!(
+        "Segment {} Session {} index entry {} table entry {}",
+        std::mem::size_of::<Segment>(),
+        std::mem::size_of::<Session>(),
+        std::mem::size_of::<(RetransKey, u64)>(),
+        std::mem::size_of::<(FlowKey, Session)>()
+    );
+    assert!(std::mem::size_of::<Segment>() <= 104, "Segment is {} bytes", std::mem::size_of::<Segment>());
+    assert!(std::mem::size_of::<Session>() <= 160, "Session is {} bytes", std::mem::size_of::<Session>());
+    assert!(std::mem::size_of::<(RetransKey, u64)>() <= 32);
+    assert!(std::mem::size_of::<(FlowKey, Session)>() <= 208);
+}
