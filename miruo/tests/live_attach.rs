@@ -358,6 +358,128 @@ fn loopback_frames_are_seen_once_like_tcpdump() -> Result<()> {
     Ok(())
 }
 
+/// Replaces every time-like token (`HH:MM:SS.mmm`, `S.mmm`) with `#` and returns its value in
+/// seconds, so two outputs can be compared exactly apart from times within a tolerance.
+fn split_times(line: &str) -> (String, Vec<f64>) {
+    let mut times = Vec::new();
+    let words: Vec<String> = line
+        .split(' ')
+        .map(|w| {
+            // Exactly one '.', digits after it, digits and ':' before it (so addresses such
+            // as 198.18.0.1:9001 stay text).
+            let Some((hms, frac)) = w.split_once('.') else {
+                return w.to_string();
+            };
+            let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+            if !digits(frac) || !hms.split(':').all(digits) {
+                return w.to_string();
+            }
+            let secs = hms
+                .split(':')
+                .fold(0.0, |acc, p| acc * 60.0 + p.parse::<f64>().unwrap_or(0.0));
+            times.push(secs + format!("0.{frac}").parse::<f64>().unwrap_or(0.0));
+            "#".to_string()
+        })
+        .collect();
+    (words.join(" "), times)
+}
+
+#[test]
+fn split_times_keeps_addresses_and_reads_times() {
+    let (t, v) = split_times("0001:0000 14:37:01.971 | 198.18.0.1:60244 == 198.18.0.2:9001 0.100");
+    assert_eq!(t, "0001:0000 # | 198.18.0.1:60244 == 198.18.0.2:9001 #");
+    assert!((v[0] - (14.0 * 3600.0 + 37.0 * 60.0 + 1.971)).abs() < 1e-9);
+    assert!((v[1] - 0.1).abs() < 1e-9);
+}
+
+/// Issue 3's check: `miruo -i` on a veth while tcpdump records it; `miruo -f` on that file prints
+/// the same sessions, segments, states and flags (times within 1 ms).
+#[test]
+fn live_output_equals_replay_of_tcpdump_capture() -> Result<()> {
+    let _g = LOCK.lock();
+    if !ready() {
+        return Ok(());
+    }
+    let bin = env!("CARGO_BIN_EXE_miruo");
+    let net = TestNet::new(NetConfig::direct())?;
+    let _server = net.start_server()?;
+    let (c, s) = (net.client.clone(), net.server.clone());
+    let dir = std::env::temp_dir().join(format!("mrt-{}-e2e", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (pcap, live_out, live_err) = (
+        dir.join("cap.pcap"),
+        dir.join("live.out"),
+        dir.join("live.err"),
+    );
+    let pcap_s = pcap.to_string_lossy().into_owned();
+    let mut tcpdump = testbed::spawn_in(
+        &c.ns,
+        &["tcpdump", "-i", &c.iface, "-n", "-U", "-w", &pcap_s, "tcp"],
+    )?;
+    tcpdump.wait_for_output("listening on", Duration::from_secs(10))?;
+    let mut cmd = testbed::command_in(&c.ns, bin);
+    cmd.args(["-i", &c.iface, "-C", "0", "--all"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&live_out)?)
+        .stderr(std::fs::File::create(&live_err)?);
+    let mut miruo = testbed::ChildGuard::spawn(&mut cmd)?;
+    let end = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&live_err)?.contains("capturing on") {
+        if Instant::now() > end || miruo.try_wait()?.is_some() {
+            bail!(
+                "miruo -i did not start: {}",
+                std::fs::read_to_string(&live_err)?
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let host = IpAddr::V4(s.ipv4);
+    net.in_client(|| peer::client_echo(host, peer::PORT_ECHO))?;
+    net.in_client(|| peer::client_http(host))?;
+    net.in_client(|| peer::client_rst_abort(host))?;
+    net.in_client(|| peer::client_refused(host))?;
+    net.in_client(|| peer::client_server_close(host))?;
+    net.in_client(|| peer::client_echo(IpAddr::V6(s.ipv6), peer::PORT_ECHO))?;
+    std::thread::sleep(Duration::from_millis(500));
+    let st = miruo.stop(libc::SIGINT, Duration::from_secs(10))?;
+    assert!(st.success(), "miruo -i exit: {st}");
+    tcpdump.stop(libc::SIGINT, Duration::from_secs(5))?;
+    let replay = std::process::Command::new(bin)
+        .args(["-C", "0", "--all", "-f", &pcap_s])
+        .output()?;
+    assert!(
+        replay.status.success(),
+        "miruo -f: {}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    let live = std::fs::read_to_string(&live_out)?;
+    let replay = String::from_utf8_lossy(&replay.stdout).into_owned();
+    let err = std::fs::read_to_string(&live_err)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        err.contains("===== eBPF Statistics ====="),
+        "statistics on stderr: {err}"
+    );
+    // The banner names the interface and the capture size; everything after it must agree.
+    let (l, r): (Vec<&str>, Vec<&str>) = (
+        live.lines().skip(1).collect(),
+        replay.lines().skip(1).collect(),
+    );
+    assert!(l.len() > 20, "live output too short:\n{live}");
+    assert_eq!(l.len(), r.len(), "live:\n{live}\nreplay:\n{replay}");
+    for (a, b) in l.iter().zip(&r) {
+        let ((ta, va), (tb, vb)) = (split_times(a), split_times(b));
+        assert_eq!(ta, tb, "live and replay differ:\n{a}\n{b}");
+        for (x, y) in va.iter().zip(&vb) {
+            assert!(
+                (x - y).abs() <= 0.0011,
+                "times differ by more than 1 ms:\n{a}\n{b}"
+            );
+        }
+    }
+    Ok(())
+}
+
 fn miruo_now_us() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
