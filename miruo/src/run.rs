@@ -13,6 +13,7 @@ use crate::report::stats::{self, CpuMeter, Snapshot};
 use crate::report::text::TextReport;
 use crate::session::{Config, Stats, Tracker};
 use crate::source::file::FileSource;
+use crate::source::stdin::StdinSource;
 use crate::source::{Frame, LinkType, Next, Source, SourceStats};
 use anyhow::{Result, bail};
 use std::io::Write;
@@ -114,6 +115,7 @@ fn print_stats(stats: &Stats, cfg: &Config, capture_secs: i64, cpu: &mut CpuMete
 
 fn open_source(settings: &Settings) -> Result<Box<dyn Source>> {
     match &settings.input {
+        Input::File(path) if path == "-" => Ok(Box::new(StdinSource::open()?)),
         Input::File(path) => Ok(Box::new(FileSource::open(path)?)),
         Input::Live(devices) => open_live(devices, settings),
     }
@@ -187,6 +189,8 @@ pub fn run(settings: &Settings) -> Result<Outcome> {
             }
             Ok(Next::Metadata) => {}
             Ok(Next::End) => break,
+            // A stop signal may cut a pipe mid-frame; that is the stop, not damage.
+            Err(_) if signals.stop.load(Ordering::Relaxed) => break,
             Err(e) => {
                 outcome = Outcome::InputError(e);
                 break;

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::io::{Cursor, Read};
 use std::time::Duration;
 
-type Input = Box<dyn Read>;
+type Input = Box<dyn Read + Send>;
 
 enum Format {
     Pcap(PcapReader<Input>),
@@ -50,11 +50,16 @@ impl FileSource {
     /// Opens `path` (`-` = stdin) and reads the file header (and, for pcapng, up to the first
     /// interface description, which gives the banner's link type).
     pub fn open(path: &str) -> Result<FileSource> {
-        let mut input: Input = if path == "-" {
+        let input: Input = if path == "-" {
             Box::new(std::io::stdin())
         } else {
             Box::new(std::fs::File::open(path).with_context(|| path.to_string())?)
         };
+        FileSource::from_reader(path, input)
+    }
+
+    /// Reads a capture from any byte stream; `name` is used in error messages.
+    pub fn from_reader(path: &str, mut input: Input) -> Result<FileSource> {
         let mut magic = [0u8; 4];
         let mut got = 0;
         while got < 4 {

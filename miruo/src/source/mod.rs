@@ -5,6 +5,7 @@
 //! output and the replay of the same traffic are the same by construction.
 
 pub mod file;
+pub mod stdin;
 #[cfg(target_os = "linux")]
 pub mod live;
 
@@ -59,8 +60,8 @@ pub enum Next<'a> {
     /// Nothing arrived for a while (live sources only): the wall clock, in µs since the epoch,
     /// so that timeouts still fire on an idle link.
     Idle { now_us: i64 },
-    /// A record that carries no frame (a pcapng interface, statistics or name block): call
-    /// again.
+    /// No frame this time (a pcapng interface, statistics or name block, or a pipe that has
+    /// nothing yet): call again.
     Metadata,
     /// The input is exhausted (end of file, or the capture was stopped).
     End,
