@@ -99,6 +99,10 @@ segments not shown. Colours: yellow handshake, blue final ACK, red RST or unexpe
 or red retransmission, green its original, cyan segments in between. Statistics go to stderr
 at the end.
 
+Signals: SIGINT, SIGTERM and SIGHUP end the run (open sessions worth showing, then the
+statistics, exit 0); SIGUSR1 prints the statistics now and goes on. A closed stdout also ends
+the run. Exit status: 0 done, 1 runtime error (damaged capture, privileges), 2 usage error.
+
 Examples:
   miruo -f capture.pcapng -T3000 port 3306
   miruo -i eth0 -t200

@@ -5,11 +5,28 @@ use miruo::cli::Args;
 use miruo::run::{Outcome, UsageError, run};
 use std::process::ExitCode;
 
+/// F16: what `-i` can do in this build.
+#[cfg(target_os = "linux")]
+fn live_backend() -> &'static str {
+    if miruo::source::live::available() {
+        "eBPF, TC (TCX or clsact) on ingress and egress, XDP ingress with --xdp (-i)"
+    } else {
+        "not built in: the eBPF toolchain was missing at build time (run `cargo xtask setup`, rebuild)"
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn live_backend() -> &'static str {
+    "none (live capture needs Linux eBPF)"
+}
+
 fn main() -> ExitCode {
     let args = Args::from_env();
     if args.version {
         println!("miruo {}", env!("CARGO_PKG_VERSION"));
-        println!("capture back-ends: pcap/pcapng files and stdin (pcap-file)");
+        println!("capture back-ends:");
+        println!("  files: pcap and pcapng, from a path or stdin (-f)");
+        println!("  live:  {}", live_backend());
         return ExitCode::SUCCESS;
     }
     let settings = match args.settings() {
