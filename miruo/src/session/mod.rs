@@ -118,6 +118,27 @@ pub struct Segment {
     pub dpi: Box<[String]>,
 }
 
+impl Segment {
+    /// The packet as a segment not yet stored: no ID, no mark, no colour, no DPI lines.
+    fn of(p: &Packet<'_>, dir: Dir, states: [SideState; 2]) -> Segment {
+        Segment {
+            id: 0,
+            ts_us: p.ts_us,
+            seq: p.seq,
+            ack: p.ack,
+            wire_len: p.wire_len,
+            flags: p.flags,
+            dir,
+            states,
+            fragment: p.more_fragments,
+            mark: false,
+            color: None,
+            options: TcpOptions::new(p.options),
+            dpi: Box::default(),
+        }
+    }
+}
+
 /// A copy of a segment's TCP option bytes (at most 40).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcpOptions {
@@ -376,21 +397,8 @@ impl Tracker {
             _ => Vec::new(),
         };
 
-        let mut segment = Segment {
-            id: 0,
-            ts_us: p.ts_us,
-            seq: p.seq,
-            ack: p.ack,
-            wire_len: p.wire_len,
-            flags: p.flags,
-            dir,
-            states: session.states,
-            fragment: p.more_fragments,
-            mark: false,
-            color: None,
-            options: TcpOptions::new(p.options),
-            dpi: dpi.into_boxed_slice(),
-        };
+        let mut segment = Segment::of(p, dir, session.states);
+        segment.dpi = dpi.into_boxed_slice();
 
         // spec §4.9: the segment limit (applied after the retransmission check, which may
         // already discard the packet or mark the original).
@@ -524,21 +532,9 @@ impl Tracker {
         }
         let id = self.next_id;
         self.next_id += 1;
-        let syn = Segment {
-            id: 0,
-            ts_us: p.ts_us,
-            seq: p.seq,
-            ack: p.ack,
-            wire_len: p.wire_len,
-            flags: p.flags,
-            dir: Dir::ToServer,
-            states: [SideState::SynSent, SideState::SynRecv],
-            fragment: p.more_fragments,
-            mark: true,
-            color: Some(if flag { Color::Red } else { Color::Yellow }),
-            options: TcpOptions::new(p.options),
-            dpi: Box::default(),
-        };
+        let mut syn = Segment::of(p, Dir::ToServer, [SideState::SynSent, SideState::SynRecv]);
+        syn.mark = true;
+        syn.color = Some(if flag { Color::Red } else { Color::Yellow });
         self.originals.insert(RetransKey::of(id, &syn), 0);
         let session = Session {
             id,

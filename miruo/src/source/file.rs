@@ -267,9 +267,6 @@ impl Source for FileSource {
     }
 
     fn stats(&self) -> SourceStats {
-        SourceStats {
-            title: "libpcap Statistics",
-            lines: vec![("recv  ", self.frames.to_string()), ("drop  ", "0".into()), ("ifdrop", "0".into())],
-        }
+        SourceStats::file(self.frames)
     }
 }

@@ -76,6 +76,16 @@ pub struct SourceStats {
     pub lines: Vec<(&'static str, String)>,
 }
 
+impl SourceStats {
+    /// A capture file's section: the original's libpcap lines, `recv` = frames read (F17).
+    pub fn file(frames: u64) -> SourceStats {
+        SourceStats {
+            title: "libpcap Statistics",
+            lines: vec![("recv  ", frames.to_string()), ("drop  ", "0".into()), ("ifdrop", "0".into())],
+        }
+    }
+}
+
 /// A packet source. `next` may block (live) but must return `Idle` at least every few
 /// milliseconds while nothing arrives, so the caller can handle timeouts and signals.
 pub trait Source {
