@@ -121,6 +121,12 @@ impl LiveSource {
                 .cloned()
                 .collect()
         };
+        LiveSource::build(&names, any, opts)
+    }
+
+    /// Loads the programs and attaches them to `names` (`any`: skip what cannot be attached,
+    /// and follow interfaces from now on).
+    fn build(names: &[String], any: bool, opts: LiveOptions) -> Result<LiveSource> {
         let snaplen = opts.snaplen.clamp(1, SNAP_MAX as u32);
         let config = Config {
             snaplen,
@@ -134,7 +140,7 @@ impl LiveSource {
 
         let mut attached = Vec::new();
         let mut seen = HashSet::new();
-        for name in &names {
+        for name in names {
             match attach::attach(&mut programs, name, opts.xdp) {
                 Ok(a) => {
                     announce(&opts, &a);
@@ -153,7 +159,7 @@ impl LiveSource {
                 Err(e) => return Err(e),
             }
         }
-        if attached.is_empty() && !any {
+        if attached.is_empty() && !any && !names.is_empty() {
             bail!("no interface could be attached");
         }
         let link = if any {
@@ -184,6 +190,19 @@ impl LiveSource {
             malformed: 0,
             last_stats: Cell::new((now, 0)),
         })
+    }
+
+    /// A source whose programs are loaded but attached nowhere: for benchmarks and tests that
+    /// feed the programs with `testing::test_run_fd` while this source drains the ring.
+    #[doc(hidden)]
+    pub fn open_unattached(opts: LiveOptions) -> Result<LiveSource> {
+        LiveSource::build(&[], false, opts)
+    }
+
+    /// The loaded program `name` (`miruo_common::PROG_*`), for `testing::test_run_fd`.
+    #[doc(hidden)]
+    pub fn program_fd(&self, name: &str) -> Result<aya::programs::ProgramFd> {
+        Ok(self.programs.program(name)?.fd()?.try_clone()?)
     }
 
     /// Names of the interfaces currently hooked.

@@ -2,7 +2,9 @@
 //! parser tests (`tests/ebpf_parser.rs`): no interface is touched, the verdict, the records the
 //! programs wrote into the ring and the per-CPU counters are read back.
 //!
-//! Not used by the capture path; public so integration tests can use it.
+//! Not used by the capture path; public so integration tests and benchmarks can use it.
+//! [`test_run_fd`] runs a program by fd (e.g. from `LiveSource::program_fd`) from any thread,
+//! so a benchmark can produce records at the kernel's pace while a `LiveSource` drains them.
 
 use super::object::{Counters, Programs};
 use anyhow::{Context, Result, bail};
@@ -131,4 +133,58 @@ impl ProgramHarness {
             counters,
         })
     }
+}
+
+/// `BPF_PROG_TEST_RUN` on a program fd, `repeat` times on `frame`: returns the last verdict and
+/// the kernel's mean run time in ns. The raw syscall, because aya's `test_run` needs the
+/// `Program`, which the consuming `LiveSource` owns on another thread.
+pub fn test_run_fd(
+    fd: std::os::fd::BorrowedFd<'_>,
+    frame: &[u8],
+    repeat: u32,
+) -> Result<(u32, u32)> {
+    use std::os::fd::AsRawFd;
+    /// The `test` member of `union bpf_attr` (include/uapi/linux/bpf.h), up to `batch_size`.
+    #[repr(C)]
+    #[derive(Default)]
+    struct TestAttr {
+        prog_fd: u32,
+        retval: u32,
+        data_size_in: u32,
+        data_size_out: u32,
+        data_in: u64,
+        data_out: u64,
+        repeat: u32,
+        duration: u32,
+        ctx_size_in: u32,
+        ctx_size_out: u32,
+        ctx_in: u64,
+        ctx_out: u64,
+        flags: u32,
+        cpu: u32,
+        batch_size: u32,
+        _pad: u32,
+    }
+    const BPF_PROG_TEST_RUN: libc::c_long = 10;
+    let mut attr = TestAttr {
+        prog_fd: u32::try_from(fd.as_raw_fd()).context("negative fd")?,
+        data_size_in: u32::try_from(frame.len()).context("frame too long")?,
+        data_in: frame.as_ptr() as u64,
+        repeat,
+        ..TestAttr::default()
+    };
+    // SAFETY: attr is a valid bpf_attr prefix of the size we pass; data_in points to
+    // frame.len() readable bytes that outlive the call; no output buffers are given.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_TEST_RUN,
+            &mut attr as *mut TestAttr,
+            std::mem::size_of::<TestAttr>(),
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error()).context("BPF_PROG_TEST_RUN");
+    }
+    Ok((attr.retval, attr.duration))
 }
