@@ -532,6 +532,44 @@ fn xdp_ingress_with_tc_egress_sees_both_directions() -> Result<()> {
 }
 
 #[test]
+fn netlink_clsact_fallback_captures_and_detaches_on_drop() -> Result<()> {
+    let _g = LOCK.lock();
+    if !ready() {
+        return Ok(());
+    }
+    let net = TestNet::new(NetConfig::direct())?;
+    let _server = net.start_server()?;
+    let (c, s) = (net.client.clone(), net.server.clone());
+    let filters = || -> Result<String> {
+        let mut out = String::new();
+        for dir in ["ingress", "egress"] {
+            out += &testbed::run_in(&c.ns, &["tc", "filter", "show", "dev", &c.iface, dir])?;
+        }
+        Ok(out)
+    };
+    let opts = LiveOptions {
+        tc_netlink: true,
+        ..quiet()
+    };
+    let (cap, shown) =
+        capture_during(&c.ns, &[&c.iface], opts, Duration::from_millis(300), || {
+            let shown = filters()?;
+            net.in_client(|| peer::client_echo(IpAddr::V4(s.ipv4), peer::PORT_ECHO))?;
+            Ok(shown)
+        })?;
+    assert!(
+        shown.contains("miruo_tc_in") && shown.contains("miruo_tc_eg"),
+        "filters: {shown}"
+    );
+    assert_eq!(tcx_programs(&c.ns, &c.iface)?, 0, "no TCX in netlink mode");
+    assert_echo_session(&cap.frames, IpAddr::V4(c.ipv4), IpAddr::V4(s.ipv4));
+    // Dropping the source removed the filters (the clsact qdisc itself stays, as documented).
+    let after = filters()?;
+    assert!(!after.contains("miruo"), "filters left after drop: {after}");
+    Ok(())
+}
+
+#[test]
 fn any_follows_interfaces_that_appear_later() -> Result<()> {
     let _g = LOCK.lock();
     if !ready() {

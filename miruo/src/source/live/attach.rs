@@ -131,8 +131,18 @@ impl Attached {
     }
 }
 
+/// How to hook an interface.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HookOptions {
+    /// XDP instead of TC for ingress.
+    pub(crate) xdp: bool,
+    /// Skip TCX and use netlink clsact, as on kernels before 6.6.
+    pub(crate) tc_netlink: bool,
+}
+
 /// Attaches the programs to `name`: TC ingress (or XDP with `xdp`) and TC egress.
-pub(crate) fn attach(programs: &mut Programs, name: &str, xdp: bool) -> Result<Attached> {
+pub(crate) fn attach(programs: &mut Programs, name: &str, how: HookOptions) -> Result<Attached> {
+    let HookOptions { xdp, tc_netlink } = how;
     let ifindex = ifindex(name).with_context(|| format!("no such interface: {name}"))?;
     let kind = device_kind(name)?;
     if let DeviceKind::Unsupported(t) = kind {
@@ -155,7 +165,7 @@ pub(crate) fn attach(programs: &mut Programs, name: &str, xdp: bool) -> Result<A
         } else {
             PROG_TC_INGRESS
         };
-        let (link, tcx) = attach_tc(programs, prog, name, TcAttachType::Ingress)?;
+        let (link, tcx) = attach_tc(programs, prog, name, TcAttachType::Ingress, tc_netlink)?;
         persistent |= !tcx;
         tc.push(link);
         notes.push(format!(
@@ -172,7 +182,7 @@ pub(crate) fn attach(programs: &mut Programs, name: &str, xdp: bool) -> Result<A
         } else {
             PROG_TC_EGRESS
         };
-        let (link, tcx) = attach_tc(programs, prog, name, TcAttachType::Egress)?;
+        let (link, tcx) = attach_tc(programs, prog, name, TcAttachType::Egress, tc_netlink)?;
         persistent |= !tcx;
         tc.push(link);
         notes.push(format!(
@@ -198,28 +208,27 @@ fn attach_tc(
     prog: &str,
     name: &str,
     dir: TcAttachType,
+    netlink_only: bool,
 ) -> Result<(SchedClassifierLink, bool)> {
     let p: &mut SchedClassifier = programs.program_mut(prog)?.try_into()?;
-    let tcx_err =
+    let mut tcx_note = String::new();
+    if !netlink_only {
         match p.attach_with_options(name, dir, TcAttachOptions::TcxOrder(LinkOrder::default())) {
             Ok(id) => return Ok((p.take_link(id)?, true)),
-            Err(e) => e,
-        };
-    if is_permission(&tcx_err) {
-        return Err(tcx_err).with_context(|| format!("cannot attach to {name}"));
+            Err(e) if is_permission(&e) => {
+                return Err(e).with_context(|| format!("cannot attach to {name}"));
+            }
+            Err(e) => tcx_note = format!(" (TCX failed: {e})"),
+        }
     }
     match qdisc_add_clsact(name) {
         Ok(()) | Err(TcError::AlreadyAttached) => {}
         Err(TcError::NetlinkError(e)) if e.raw_os_error() == Some(libc::EEXIST) => {}
-        Err(e) => {
-            return Err(anyhow::Error::new(tcx_err)).with_context(|| {
-                format!("cannot attach to {name}: no TCX, and no clsact qdisc either ({e})")
-            });
-        }
+        Err(e) => bail!("cannot attach to {name}: cannot add a clsact qdisc: {e}{tcx_note}"),
     }
     let id = p
         .attach_with_options(name, dir, TcAttachOptions::Netlink(NlOptions::default()))
-        .with_context(|| format!("cannot attach to {name} (TCX failed: {tcx_err})"))?;
+        .with_context(|| format!("cannot attach to {name}{tcx_note}"))?;
     Ok((p.take_link(id)?, false))
 }
 

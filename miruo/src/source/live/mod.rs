@@ -54,6 +54,10 @@ pub struct LiveOptions {
     pub wakeup_bytes: u32,
     /// Print one line per interface on stderr saying how it was attached, and notes.
     pub announce: bool,
+    /// Attach TC through netlink clsact even where TCX exists: the path kernels before 6.6
+    /// take, for tests. Such filters survive a SIGKILL.
+    #[doc(hidden)]
+    pub tc_netlink: bool,
 }
 
 impl Default for LiveOptions {
@@ -65,6 +69,7 @@ impl Default for LiveOptions {
             ring_bytes: 8 << 20,
             wakeup_bytes: Config::DEFAULT.wakeup_bytes,
             announce: true,
+            tc_netlink: false,
         }
     }
 }
@@ -141,7 +146,7 @@ impl LiveSource {
         let mut attached = Vec::new();
         let mut seen = HashSet::new();
         for name in names {
-            match attach::attach(&mut programs, name, opts.xdp) {
+            match attach::attach(&mut programs, name, hook_options(&opts)) {
                 Ok(a) => {
                     announce(&opts, &a);
                     seen.insert(a.ifindex);
@@ -275,7 +280,7 @@ impl LiveSource {
             if !seen.insert(index) {
                 continue;
             }
-            match attach::attach(&mut self.programs, &name, self.opts.xdp) {
+            match attach::attach(&mut self.programs, &name, hook_options(&self.opts)) {
                 Ok(a) => {
                     announce(&self.opts, &a);
                     self.attached.push(a);
@@ -294,6 +299,13 @@ impl LiveSource {
         // SAFETY: valid epoll fd and one-element buffer. EINTR (a signal) simply ends the wait
         // early, which is what the caller wants: it gets Idle and can look at its flags.
         unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), &mut ev, 1, POLL_MS) };
+    }
+}
+
+fn hook_options(opts: &LiveOptions) -> attach::HookOptions {
+    attach::HookOptions {
+        xdp: opts.xdp,
+        tc_netlink: opts.tc_netlink,
     }
 }
 
