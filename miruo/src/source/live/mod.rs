@@ -2,9 +2,10 @@
 //! the chosen interfaces (TC ingress and egress through TCX; XDP for ingress with `--xdp`),
 //! and turns the ring-buffer records into [`Frame`]s for the same pipeline that replays files.
 //!
-//! What it owns: the kernel objects' lifetime (every hook is an fd link, so nothing stays
-//! attached after the process ends, even by SIGKILL), following `-i any` as interfaces come
-//! and go, the kernel-clock → wall-clock conversion, and draining the ring. What it must not do:
+//! What it owns: the kernel objects' lifetime (TCX and XDP hooks are fd links, so nothing stays
+//! attached after the process ends, even by SIGKILL; only the netlink clsact fallback for
+//! kernels without TCX can outlive a SIGKILL, and it is announced), following `-i any` as
+//! interfaces come and go (re-listed every second), the kernel-clock → wall-clock conversion, and draining the ring. What it must not do:
 //! block the ring. Each call drains everything the ring holds into an internal buffer in one
 //! go, then hands frames out one by one; the kernel side wakes us only when enough bytes are
 //! pending, so between wake-ups we poll on a short timer and report [`Next::Idle`] with the wall
@@ -48,7 +49,8 @@ pub struct LiveOptions {
     pub snaplen: u32,
     /// TCP payload bytes to keep after the TCP header (0 = headers only; `-m http` wants some).
     pub payload: u32,
-    /// Ring-buffer size in bytes: a power of two, at least one page.
+    /// Ring-buffer size in bytes: a power of two, at least one page (default 8 MiB, about
+    /// 70,000 header-only records).
     pub ring_bytes: u32,
     /// The kernel wakes the consumer once this many bytes are pending (batching).
     pub wakeup_bytes: u32,
