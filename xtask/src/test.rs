@@ -1,10 +1,39 @@
 //! `cargo xtask test`: everything a fresh machine needs, then every test — unit, property,
 //! conformance with the original's outputs, the corpus, the test bed and the live eBPF tests
-//! (as root) — and clippy with warnings as errors.
+//! (as root) — and clippy with warnings as errors. Ends with one summary line over all test
+//! binaries (`N passed, N failed, N skipped`), since cargo prints one per binary.
 
 use crate::util::{run_cmd, workspace_root};
-use anyhow::Result;
-use std::process::Command;
+use anyhow::{Context, Result, bail};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+/// Sums of cargo's per-binary `test result:` lines.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Totals {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl Totals {
+    /// Adds a line like `test result: ok. 47 passed; 0 failed; 3 ignored; 0 measured; ...`.
+    fn add(&mut self, line: &str) {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else { return };
+        for part in rest.split([';', '.']) {
+            let mut words = part.split_whitespace();
+            let (Some(n), Some(what)) = (words.next().and_then(|n| n.parse::<u64>().ok()), words.next()) else {
+                continue;
+            };
+            match what {
+                "passed" => self.passed += n,
+                "failed" => self.failed += n,
+                "ignored" => self.ignored += n,
+                _ => {}
+            }
+        }
+    }
+}
 
 pub fn run(args: &[String]) -> Result<()> {
     let root = workspace_root();
@@ -17,8 +46,39 @@ pub fn run(args: &[String]) -> Result<()> {
     eprintln!("xtask test: cargo clippy (warnings are errors)");
     run_cmd(Command::new("cargo").current_dir(&root).args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
     eprintln!("xtask test: cargo test");
-    // Tests that spawn network namespaces and load eBPF programs share the machine: one at a
-    // time per test binary keeps them from fighting over interfaces and CPU.
-    run_cmd(Command::new("cargo").current_dir(&root).args(["test", "--", "--test-threads=2"]))?;
+    // Two test threads per binary: the live tests build network namespaces and load eBPF
+    // programs, and the machines have two cores.
+    let mut child = Command::new("cargo")
+        .current_dir(&root)
+        .args(["test", "--", "--test-threads=2"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot run cargo test")?;
+    let mut totals = Totals::default();
+    let stdout = child.stdout.take().context("cargo test's stdout")?;
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        totals.add(&line);
+    }
+    let status = child.wait()?;
+    println!("xtask: {} passed, {} failed, {} skipped", totals.passed, totals.failed, totals.ignored);
+    if !status.success() {
+        bail!("cargo test failed ({status})");
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Totals;
+
+    #[test]
+    fn sums_cargo_result_lines() {
+        let mut t = Totals::default();
+        t.add("test result: ok. 47 passed; 0 failed; 3 ignored; 0 measured; 0 filtered out; finished in 0.13s");
+        t.add("test result: FAILED. 2 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1s");
+        t.add("running 3 tests");
+        assert_eq!(t, Totals { passed: 49, failed: 1, ignored: 3 });
+    }
 }
