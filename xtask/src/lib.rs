@@ -2,6 +2,7 @@
 //! network-namespace test bed as `cargo xtask gen-testdata`.
 
 pub mod bench;
+pub mod fuzz;
 pub mod run;
 pub mod setup;
 pub mod test;

@@ -10,7 +10,8 @@ commands:
   run -- ARGS        build miruo in release mode and run it (set-up first when live capture needs it)
   test               run every test (unit, conformance, corpus, live capture as root)
   bench              benchmarks: replay speed and memory, live-capture overhead
-  gen-testdata       capture real TCP traffic between network namespaces into testdata/";
+  gen-testdata       capture real TCP traffic between network namespaces into testdata/
+  fuzz [SECONDS]     run every cargo-fuzz target SECONDS each (default 30; --target NAME, --keep-seeds)";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,6 +25,7 @@ fn main() -> Result<()> {
         "test" => xtask::test::run(rest),
         "bench" => xtask::bench::run(rest),
         "gen-testdata" => xtask::testdata::run(rest),
+        "fuzz" => xtask::fuzz::run(rest),
         // Hidden: the test bed's servers and clients, for `ip netns exec NS cargo xtask peer ...`.
         "peer" => xtask::testbed::peer::main(rest),
         "-h" | "--help" | "help" => {

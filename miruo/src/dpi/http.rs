@@ -40,7 +40,20 @@ impl HttpDpi {
     }
 
     /// The DPI lines for one segment's payload; empty when it starts no HTTP message.
+    ///
+    /// Control characters (a bare CR in a header value, terminal escape sequences) are shown
+    /// as `.`: each line is printed as one line of the report, on a terminal.
     pub fn inspect(&self, payload: &[u8]) -> Vec<String> {
+        let mut lines = self.lines(payload);
+        for line in &mut lines {
+            if line.contains(char::is_control) {
+                *line = line.chars().map(|c| if c.is_control() { '.' } else { c }).collect();
+            }
+        }
+        lines
+    }
+
+    fn lines(&self, payload: &[u8]) -> Vec<String> {
         let head = &payload[..payload.len().min(MAX_HEAD)];
         let head = head.split(|&b| b == 0).next().unwrap_or_default();
         let head = String::from_utf8_lossy(head);

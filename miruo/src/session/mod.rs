@@ -16,7 +16,8 @@ use crate::decode::Packet;
 use crate::decode::tcp::{ACK, FIN, RST, SYN};
 use crate::dpi::http::HttpDpi;
 use state::{Color, Rst, SideState, transition};
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 
@@ -181,6 +182,11 @@ pub struct Session {
     after: u32,
     /// A retransmission was detected (for the Retransmit statistic, F2).
     retransmitted: bool,
+    /// Every stored segment before this index is marked (pruning found nothing to delete
+    /// there, and marks are never taken back), so pruning starts here.
+    prune_from: usize,
+    /// The earliest timeout deadline queued for this session (see [`Tracker::tick`]).
+    queued_deadline: i64,
 }
 
 impl Session {
@@ -189,6 +195,14 @@ impl Session {
         let first = self.segments.first().map_or(0, |s| s.ts_us);
         let last = self.segments.last().map_or(0, |s| s.ts_us);
         (last - first).max(0) / 1000
+    }
+
+    /// The capture-time second at which this session times out if nothing more arrives
+    /// (spec §4.7): idle more than 30 s while half-open or half-closed, else more than 900 s.
+    fn deadline_sec(&self) -> i64 {
+        let last_sec = self.segments.last().map_or(0, |seg| seg.ts_us.div_euclid(1_000_000));
+        let limit = if self.states.iter().any(|st| st.is_transient()) { TRANSIENT_TIMEOUT_S } else { IDLE_TIMEOUT_S };
+        last_sec + limit + 1
     }
 
     fn is_closed(&self) -> bool {
@@ -269,7 +283,7 @@ pub struct Stats {
 /// Lookup key of a session: the two endpoints in a fixed order, and the VLAN tags. Addresses
 /// are kept as one 128-bit number (IPv4 mapped into IPv6), which hashes and compares in a few
 /// instructions; this lookup runs for every packet.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct FlowKey {
     lo: (u128, u16),
     hi: (u128, u16),
@@ -316,8 +330,9 @@ pub struct Tracker {
     originals: FastMap<RetransKey, u64>,
     next_id: u64,
     stats: Stats,
-    /// No session can time out before this capture-time second (see [`Tracker::tick`]).
-    next_timeout_sec: i64,
+    /// Timeout deadlines (second, session ID, key), earliest first; entries go stale when a
+    /// session sees more traffic or ends, and are checked when they come due.
+    deadlines: BinaryHeap<Reverse<(i64, u64, FlowKey)>>,
 }
 
 fn is_session_syn(flags: u8) -> bool {
@@ -333,7 +348,7 @@ impl Tracker {
             originals: FastMap::default(),
             next_id: 1,
             stats: Stats::default(),
-            next_timeout_sec: i64::MIN,
+            deadlines: BinaryHeap::new(),
         }
     }
 
@@ -476,10 +491,12 @@ impl Tracker {
         session.total_bytes += u64::from(p.wire_len);
         self.stats.active_segments += 1;
         self.stats.max_segments = self.stats.max_segments.max(self.stats.active_segments);
-        if session.segments.len() == PRUNE_ABOVE {
+        if session.segments.len() >= PRUNE_ABOVE {
             // The spec prunes right after the 2049th segment is stored; the new segment is
             // never pruned, so pruning just before storing it removes the same segments and
-            // keeps the vector's capacity at 2048.
+            // keeps the vector's capacity at 2048. A session whose 2048 segments are all
+            // marked keeps growing, and is pruned again at every store (as the spec says)
+            // from where the last pruning stopped.
             prune(session, &mut self.originals, &mut self.stats);
         }
         session.segments.push(segment);
@@ -518,6 +535,7 @@ impl Tracker {
             }
         }
 
+        Self::queue_deadline(&mut self.deadlines, key, session);
         if session.is_closed() {
             self.close(&key, report);
         } else if self.cfg.live {
@@ -536,7 +554,7 @@ impl Tracker {
         syn.mark = true;
         syn.color = Some(if flag { Color::Red } else { Color::Yellow });
         self.originals.insert(RetransKey::of(id, &syn), 0);
-        let session = Session {
+        let mut session = Session {
             id,
             client,
             server,
@@ -548,10 +566,13 @@ impl Tracker {
             display: flag,
             after: 0,
             retransmitted: false,
+            queued_deadline: i64::MAX,
+            prune_from: 1,
         };
         self.stats.total_sessions += 1;
         self.stats.active_sessions += 1;
         self.stats.max_sessions = self.stats.max_sessions.max(self.stats.active_sessions);
+        Self::queue_deadline(&mut self.deadlines, key, &mut session);
         if self.cfg.live {
             report.live_segment(&session, &session.segments[0]);
         }
@@ -592,36 +613,46 @@ impl Tracker {
     /// F9: timeouts by capture time (spec §4.7): a session idle for more than 900 s, or 30 s
     /// while half-open or half-closed, is destroyed and shown.
     ///
-    /// The original scans every session at every new second. The outcome is the same, and
-    /// cheaper, when a scan also computes the earliest second at which any session could
-    /// expire: until then nothing can, because a packet after the scan only ever sets a
-    /// deadline at least 31 s after itself.
+    /// The original scans every session at every new second. Here each session has its
+    /// deadline queued (again whenever it moves earlier, see [`Tracker::queue_deadline`]); a
+    /// queued deadline that comes due is checked against the session's current one, and the
+    /// session either expires or is queued again. Same outcome, without the scans.
     fn tick(&mut self, now_us: i64, report: &mut impl Report) {
         let now_sec = now_us.div_euclid(1_000_000);
-        if now_sec < self.next_timeout_sec {
-            return;
-        }
-        let mut next = now_sec + TRANSIENT_TIMEOUT_S + 1;
         let mut expired: Vec<(u64, FlowKey)> = Vec::new();
-        for (key, s) in &self.sessions {
-            let last_sec = s.segments.last().map_or(now_sec, |seg| seg.ts_us.div_euclid(1_000_000));
-            let idle_limit =
-                if s.states.iter().any(|st| st.is_transient()) { TRANSIENT_TIMEOUT_S } else { IDLE_TIMEOUT_S };
-            let deadline = last_sec + idle_limit + 1;
-            if now_sec >= deadline {
-                expired.push((s.id, *key));
+        while let Some(&Reverse((due, id, key))) = self.deadlines.peek() {
+            if due > now_sec {
+                break;
+            }
+            self.deadlines.pop();
+            let Some(s) = self.sessions.get_mut(&key).filter(|s| s.id == id && s.queued_deadline == due) else {
+                continue; // stale: the session ended, or an earlier deadline was queued since
+            };
+            let deadline = s.deadline_sec();
+            if deadline <= now_sec {
+                expired.push((id, key));
             } else {
-                next = next.min(deadline);
+                s.queued_deadline = deadline;
+                self.deadlines.push(Reverse((deadline, id, key)));
             }
         }
-        self.next_timeout_sec = next;
-        // Session order, so that output does not depend on the hash table's layout.
+        // Session order, so that output does not depend on the order of deadlines.
         expired.sort_unstable_by_key(|(id, _)| *id);
         for (_, key) in expired {
             let session = self.remove(&key);
             self.stats.timeout += 1;
             self.stats.lookup += 1;
             report.session_end(&session, End::Timeout { now_us });
+        }
+    }
+
+    /// Queues the session's deadline if it is earlier than the one already queued (a new
+    /// session, or one that became half-open or half-closed).
+    fn queue_deadline(deadlines: &mut BinaryHeap<Reverse<(i64, u64, FlowKey)>>, key: FlowKey, s: &mut Session) {
+        let deadline = s.deadline_sec();
+        if deadline < s.queued_deadline {
+            s.queued_deadline = deadline;
+            deadlines.push(Reverse((deadline, s.id, key)));
         }
     }
 
@@ -647,20 +678,30 @@ impl Tracker {
 
 /// spec §4.9: drop unmarked segments, oldest first (never the SYN), until fewer than
 /// [`PRUNE_TO`] remain once the segment being stored is added.
+///
+/// The walk starts at `prune_from`: a session of many marked segments is pruned at every
+/// store, and walking its marked prefix each time would make it quadratic.
 fn prune(session: &mut Session, originals: &mut FastMap<RetransKey, u64>, stats: &mut Stats) {
-    let mut excess = session.segments.len() - (PRUNE_TO - 2);
+    let len = session.segments.len();
+    let mut excess = len - (PRUNE_TO - 2);
     let id = session.id;
-    let mut index = 0;
-    session.segments.retain(|s| {
-        let keep = index == 0 || s.mark || excess == 0;
-        index += 1;
-        if !keep {
+    let from = session.prune_from.clamp(1, len);
+    let mut kept = from;
+    for at in from..len {
+        let s = &session.segments[at];
+        if s.mark || excess == 0 {
+            session.segments.swap(kept, at);
+            kept += 1;
+        } else {
             excess -= 1;
             forget_original(originals, id, s);
             stats.active_segments -= 1;
         }
-        keep
-    });
+    }
+    session.segments.truncate(kept);
+    // Walked to the end: all that is left is marked. Stopped early: the session is back
+    // under the limit, and the next pruning walks it all again.
+    session.prune_from = if excess > 0 { kept } else { 1 };
 }
 
 /// Drops a stored segment from the index of first copies, if it is the one recorded there.
