@@ -639,6 +639,12 @@ impl ChildGuard {
         self.child.id()
     }
 
+    /// The child's stdout pipe, when it was spawned with `Stdio::piped()` (a test may close it
+    /// to see what the child does with a gone reader).
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.child.stdout.take()
+    }
+
     /// Stdout and stderr so far (only for [`spawn_in`] children).
     pub fn output(&self) -> String {
         self.log
