@@ -28,7 +28,8 @@ fn settings(path: &str) -> Settings {
 /// Replays `path` once; returns the packets read.
 fn replay(path: &str) -> u64 {
     let mut source = FileSource::open(path).expect("bench capture opens");
-    let mut pipeline = Pipeline::new(&settings(path), source.link_type(), std::io::sink()).expect("pipeline");
+    let mut pipeline =
+        Pipeline::new(&settings(path), source.link_type(), std::io::sink()).expect("pipeline");
     let mut frames = 0;
     loop {
         match source.next().expect("bench capture reads") {
@@ -59,7 +60,10 @@ fn captures() -> Vec<(&'static str, PathBuf)> {
     if own.exists() {
         v.push(("bulk-churn", own));
     } else {
-        eprintln!("skipping {}: record it with `cargo xtask gen-testdata --bench` (root)", own.display());
+        eprintln!(
+            "skipping {}: record it with `cargo xtask gen-testdata --bench` (root)",
+            own.display()
+        );
     }
     v
 }

@@ -119,9 +119,31 @@ fn parse_dpi_mode(s: &str) -> Result<DpiMode, String> {
 
 /// Long option names, for the single-dash rewriting below.
 const LONG_NAMES: &[&str] = &[
-    "interface", "file", "view-data", "long-connect", "long-delay", "retransmit", "stat-interval", "stat", "syn",
-    "rst", "fragment", "flagment", "color", "limit-session", "session-limit", "limit-segment", "segment-limit",
-    "dpi-mode", "quiet", "qiute", "all", "live", "xdp", "version", "help",
+    "interface",
+    "file",
+    "view-data",
+    "long-connect",
+    "long-delay",
+    "retransmit",
+    "stat-interval",
+    "stat",
+    "syn",
+    "rst",
+    "fragment",
+    "flagment",
+    "color",
+    "limit-session",
+    "session-limit",
+    "limit-segment",
+    "segment-limit",
+    "dpi-mode",
+    "quiet",
+    "qiute",
+    "all",
+    "live",
+    "xdp",
+    "version",
+    "help",
 ];
 const SHORT_WITH_VALUE: &str = "ifvTtrsSRFCLlm";
 const SHORT_FLAGS: &str = "hVq";
@@ -161,7 +183,8 @@ pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
         }
         let body = &arg[1..];
         let name = body.split('=').next().unwrap_or(body);
-        let lone_short = name.len() == 1 && (SHORT_WITH_VALUE.contains(name) || SHORT_FLAGS.contains(name));
+        let lone_short =
+            name.len() == 1 && (SHORT_WITH_VALUE.contains(name) || SHORT_FLAGS.contains(name));
         if !lone_short && LONG_NAMES.iter().any(|l| l.starts_with(name)) {
             value_next = !body.contains('=') && takes_value(name);
             out.push(format!("-{arg}"));
@@ -213,7 +236,9 @@ impl Args {
         let defaults = Config::default();
         let live = self.live;
         let tracker = Config {
-            long_connect_ms: self.long_connect.map_or(defaults.long_connect_ms, i64::from),
+            long_connect_ms: self
+                .long_connect
+                .map_or(defaults.long_connect_ms, i64::from),
             long_delay_ms: self.long_delay.map_or(defaults.long_delay_ms, i64::from),
             retransmit_ms: self.retransmit.map_or(defaults.retransmit_ms, i64::from),
             syn_retransmit: self.syn.map_or(defaults.syn_retransmit, |v| v != 0),
@@ -236,16 +261,21 @@ impl Args {
         };
         let color = match self.color {
             Some(c) => c != 0,
-            None => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            None => {
+                std::io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
         };
         let banner_device = self.interface.join(",");
         let input = match (self.file, self.interface.is_empty()) {
             (Some(f), _) => Input::File(f),
             (None, false) => Input::Live(self.interface),
             (None, true) => {
-                return Err("nothing to read: give a capture file with -f FILE (or -f - for stdin), \
+                return Err(
+                    "nothing to read: give a capture file with -f FILE (or -f - for stdin), \
                             or an interface with -i DEV for live capture"
-                    .into());
+                        .into(),
+                );
             }
         };
         Ok(Settings {
@@ -266,20 +296,38 @@ mod tests {
     use super::*;
 
     fn norm(args: &[&str]) -> Vec<String> {
-        normalize_args(std::iter::once("miruo").chain(args.iter().copied()).map(String::from))[1..].to_vec()
+        normalize_args(
+            std::iter::once("miruo")
+                .chain(args.iter().copied())
+                .map(String::from),
+        )[1..]
+            .to_vec()
     }
 
     fn parse(args: &[&str]) -> Result<Args, clap::Error> {
-        Args::try_parse_from(normalize_args(std::iter::once("miruo").chain(args.iter().copied()).map(String::from)))
+        Args::try_parse_from(normalize_args(
+            std::iter::once("miruo")
+                .chain(args.iter().copied())
+                .map(String::from),
+        ))
     }
 
     // spec §2.1: long options with one dash, abbreviations, short options with attached values.
     #[test]
     fn single_dash_long_options_become_long() {
-        assert_eq!(norm(&["-all", "-live", "-sy", "0"]), ["--all", "--live", "--sy", "0"]);
-        assert_eq!(norm(&["-s10", "-T5000", "-qq", "-a"]), ["-s10", "-T5000", "-qq", "--a"]);
+        assert_eq!(
+            norm(&["-all", "-live", "-sy", "0"]),
+            ["--all", "--live", "--sy", "0"]
+        );
+        assert_eq!(
+            norm(&["-s10", "-T5000", "-qq", "-a"]),
+            ["-s10", "-T5000", "-qq", "--a"]
+        );
         assert_eq!(norm(&["-f", "-", "-r", "-1"]), ["-f", "-", "-r", "-1"]);
-        assert_eq!(norm(&["-s", "5", "port", "80", "-q"]), ["-s", "5", "--", "port", "80", "-q"]);
+        assert_eq!(
+            norm(&["-s", "5", "port", "80", "-q"]),
+            ["-s", "5", "--", "port", "80", "-q"]
+        );
     }
 
     #[test]
@@ -290,15 +338,35 @@ mod tests {
         assert_eq!(a.quiet, 0);
         assert_eq!(a.expression, ["port", "80", "-q"]);
         let a = parse(&["-fx.pcap", "-sy", "0", "-st", "1", "-qq", "-r", "-1"]).expect("valid");
-        assert_eq!((a.syn, a.stat_interval, a.quiet, a.retransmit), (Some(0), Some(1), 2, Some(-1)));
+        assert_eq!(
+            (a.syn, a.stat_interval, a.quiet, a.retransmit),
+            (Some(0), Some(1), 2, Some(-1))
+        );
         assert_eq!(a.file.as_deref(), Some("x.pcap"));
     }
 
     // F11: the spellings of the original's usage text are accepted.
     #[test]
     fn usage_text_aliases_are_accepted() {
-        let a = parse(&["--session-limit=5", "--segment-limit", "7", "--stat=3", "--flagment=0", "--qiute"]).expect("valid");
-        assert_eq!((a.limit_session, a.limit_segment, a.stat_interval, a.fragment, a.quiet), (Some(5), Some(7), Some(3), Some(0), 1));
+        let a = parse(&[
+            "--session-limit=5",
+            "--segment-limit",
+            "7",
+            "--stat=3",
+            "--flagment=0",
+            "--qiute",
+        ])
+        .expect("valid");
+        assert_eq!(
+            (
+                a.limit_session,
+                a.limit_segment,
+                a.stat_interval,
+                a.fragment,
+                a.quiet
+            ),
+            (Some(5), Some(7), Some(3), Some(0), 1)
+        );
     }
 
     // F10, F12: bad values and ambiguous abbreviations are errors.

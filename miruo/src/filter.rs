@@ -44,14 +44,22 @@ struct PktHeader {
 }
 
 unsafe extern "C" {
-    fn pcap_offline_filter(program: *const c_void, header: *const PktHeader, packet: *const u8) -> c_int;
+    fn pcap_offline_filter(
+        program: *const c_void,
+        header: *const PktHeader,
+        packet: *const u8,
+    ) -> c_int;
 }
 
 impl Filter {
     /// Compiles `expression` for the capture's link type; the error is libpcap's message.
     pub fn new(expression: &str, link: LinkType) -> Result<Filter, String> {
         let program = compile(expression, link)?;
-        Ok(Filter { expression: expression.to_string(), programs: vec![(link, Some(program))], uncompilable: 0 })
+        Ok(Filter {
+            expression: expression.to_string(),
+            programs: vec![(link, Some(program))],
+            uncompilable: 0,
+        })
     }
 
     pub fn expression(&self) -> &str {
@@ -63,7 +71,8 @@ impl Filter {
         let at = match self.programs.iter().position(|(l, _)| *l == frame.link) {
             Some(at) => at,
             None => {
-                self.programs.push((frame.link, compile(&self.expression, frame.link).ok()));
+                self.programs
+                    .push((frame.link, compile(&self.expression, frame.link).ok()));
                 self.programs.len() - 1
             }
         };
@@ -72,7 +81,10 @@ impl Filter {
             return false;
         };
         let header = PktHeader {
-            ts: libc::timeval { tv_sec: 0, tv_usec: 0 },
+            ts: libc::timeval {
+                tv_sec: 0,
+                tv_usec: 0,
+            },
             caplen: frame.data.len() as u32,
             // The wire length, so `len`/`greater` see what tcpdump sees on truncated frames.
             len: frame.wire_len.max(frame.data.len() as u32),
@@ -81,7 +93,11 @@ impl Filter {
         // bpf_program`; the header and the packet pointer describe `frame.data` exactly, and
         // pcap_offline_filter reads at most `caplen` bytes.
         unsafe {
-            pcap_offline_filter(program as *const BpfProgram as *const c_void, &header, frame.data.as_ptr()) > 0
+            pcap_offline_filter(
+                program as *const BpfProgram as *const c_void,
+                &header,
+                frame.data.as_ptr(),
+            ) > 0
         }
     }
 }

@@ -56,11 +56,23 @@ impl<W: Write> Pipeline<W> {
         let filter = match settings.expression.as_str() {
             "" => None,
             expr => Some(
-                Filter::new(expr, link).map_err(|e| UsageError(format!("bad filter expression '{expr}': {e}")))?,
+                Filter::new(expr, link)
+                    .map_err(|e| UsageError(format!("bad filter expression '{expr}': {e}")))?,
             ),
         };
-        let report = TextReport::new(out, settings.style, settings.color, settings.tracker.fragment, Clock::local());
-        Ok(Pipeline { filter, errors: HeaderErrors::default(), tracker: Tracker::new(settings.tracker.clone()), report })
+        let report = TextReport::new(
+            out,
+            settings.style,
+            settings.color,
+            settings.tracker.fragment,
+            Clock::local(),
+        );
+        Ok(Pipeline {
+            filter,
+            errors: HeaderErrors::default(),
+            tracker: Tracker::new(settings.tracker.clone()),
+            report,
+        })
     }
 
     /// One frame through filter, decoder and tracker.
@@ -82,7 +94,10 @@ impl<W: Write> Pipeline<W> {
 
     /// Frames skipped because the expression does not compile for their link type.
     fn unfiltered(&self) -> Option<(u64, &str)> {
-        self.filter.as_ref().filter(|f| f.uncompilable > 0).map(|f| (f.uncompilable, f.expression()))
+        self.filter
+            .as_ref()
+            .filter(|f| f.uncompilable > 0)
+            .map(|f| (f.uncompilable, f.expression()))
     }
 }
 
@@ -106,9 +121,22 @@ impl Signals {
 }
 
 /// Writes the statistics block to stderr.
-fn print_stats(stats: &Stats, cfg: &Config, capture_secs: i64, cpu: &mut CpuMeter, source: &SourceStats, errors: &HeaderErrors) {
-    let block =
-        stats::render(&Snapshot { stats, cfg, capture_secs, cpu_permille: cpu.sample(), source, errors });
+fn print_stats(
+    stats: &Stats,
+    cfg: &Config,
+    capture_secs: i64,
+    cpu: &mut CpuMeter,
+    source: &SourceStats,
+    errors: &HeaderErrors,
+) {
+    let block = stats::render(&Snapshot {
+        stats,
+        cfg,
+        capture_secs,
+        cpu_permille: cpu.sample(),
+        source,
+        errors,
+    });
     // Nothing sensible is left to do if stderr is gone as well.
     let _ = std::io::stderr().write_all(block.as_bytes());
 }
@@ -125,14 +153,25 @@ fn open_source(settings: &Settings) -> Result<Box<dyn Source>> {
 fn open_live(devices: &[String], settings: &Settings) -> Result<Box<dyn Source>> {
     use crate::source::live::{LiveOptions, LiveSource};
     // DPI wants the start of the payload; the headers alone are enough otherwise.
-    let payload = if settings.tracker.http.is_some() { 256 } else { 0 };
-    let opts = LiveOptions { xdp: settings.xdp, payload, ..LiveOptions::default() };
+    let payload = if settings.tracker.http.is_some() {
+        256
+    } else {
+        0
+    };
+    let opts = LiveOptions {
+        xdp: settings.xdp,
+        payload,
+        ..LiveOptions::default()
+    };
     Ok(Box::new(LiveSource::open(devices, opts)?))
 }
 
 #[cfg(not(target_os = "linux"))]
 fn open_live(devices: &[String], _: &Settings) -> Result<Box<dyn Source>> {
-    bail!("live capture (-i {}) needs Linux (eBPF); read a capture file with -f FILE", devices.join(","))
+    bail!(
+        "live capture (-i {}) needs Linux (eBPF); read a capture file with -f FILE",
+        devices.join(",")
+    )
 }
 
 pub fn run(settings: &Settings) -> Result<Outcome> {
@@ -140,7 +179,10 @@ pub fn run(settings: &Settings) -> Result<Outcome> {
     let live = matches!(settings.input, Input::Live(_));
     let link = source.link_type();
     let Some((name, description)) = link.name() else {
-        bail!("unsupported link type {} in the capture (miruo reads Ethernet, Linux SLL/SLL2, NULL, LOOP and raw IP)", link.0);
+        bail!(
+            "unsupported link type {} in the capture (miruo reads Ethernet, Linux SLL/SLL2, NULL, LOOP and raw IP)",
+            link.0
+        );
     };
     let stdout = std::io::stdout().lock();
     let out = std::io::BufWriter::with_capacity(64 * 1024, stdout);
@@ -158,13 +200,15 @@ pub fn run(settings: &Settings) -> Result<Outcome> {
     let started = Instant::now();
     let mut cpu = CpuMeter::start();
     // spec §7.2: live, `-s N` prints a block right after start-up and then every N seconds.
-    let interval = (live && settings.stat_interval > 0).then(|| Duration::from_secs(settings.stat_interval.into()));
+    let interval = (live && settings.stat_interval > 0)
+        .then(|| Duration::from_secs(settings.stat_interval.into()));
     let mut next_stats = interval.map(|_| Instant::now());
     let capture_secs = |st: &Stats| -> i64 {
         if live {
             started.elapsed().as_secs() as i64
         } else {
-            st.first_us.map_or(0, |first| (st.now_us - first).max(0) / 1_000_000)
+            st.first_us
+                .map_or(0, |first| (st.now_us - first).max(0) / 1_000_000)
         }
     };
     let mut outcome = Outcome::Done;
@@ -176,7 +220,14 @@ pub fn run(settings: &Settings) -> Result<Outcome> {
         if due || signals.stats_now.swap(false, Ordering::Relaxed) {
             pipeline.report.flush();
             let st = pipeline.tracker.stats();
-            print_stats(st, pipeline.tracker.config(), capture_secs(st), &mut cpu, &source.stats(), &pipeline.errors);
+            print_stats(
+                st,
+                pipeline.tracker.config(),
+                capture_secs(st),
+                &mut cpu,
+                &source.stats(),
+                &pipeline.errors,
+            );
             if let (true, Some(every)) = (due, interval) {
                 next_stats = Some(Instant::now() + every);
             }
@@ -200,9 +251,18 @@ pub fn run(settings: &Settings) -> Result<Outcome> {
 
     pipeline.finish();
     let st = pipeline.tracker.stats();
-    print_stats(st, pipeline.tracker.config(), capture_secs(st), &mut cpu, &source.stats(), &pipeline.errors);
+    print_stats(
+        st,
+        pipeline.tracker.config(),
+        capture_secs(st),
+        &mut cpu,
+        &source.stats(),
+        &pipeline.errors,
+    );
     if let Some((frames, expression)) = pipeline.unfiltered() {
-        eprintln!("miruo: {frames} frames skipped: the filter expression '{expression}' does not apply to their link type");
+        eprintln!(
+            "miruo: {frames} frames skipped: the filter expression '{expression}' does not apply to their link type"
+        );
     }
     Ok(outcome)
 }

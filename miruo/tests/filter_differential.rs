@@ -83,8 +83,10 @@ fn captures(shared: &Path) -> Vec<PathBuf> {
     );
     let testdata = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata");
     if let Ok(dir) = std::fs::read_dir(&testdata) {
-        let mut own: Vec<PathBuf> =
-            dir.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "pcap")).collect();
+        let mut own: Vec<PathBuf> = dir
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
+            .collect();
         own.sort();
         v.extend(own);
     }
@@ -107,10 +109,17 @@ fn frames(path: &Path) -> Vec<(u32, Vec<u8>)> {
 
 #[test]
 fn filter_keeps_what_tcpdump_keeps() {
-    let Some(shared) = common::shared_dir("filter_differential") else { return };
+    let Some(shared) = common::shared_dir("filter_differential") else {
+        return;
+    };
     if Command::new("tcpdump").arg("--version").output().is_err() {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "tcpdump is missing (cargo xtask setup installs it)");
-        eprintln!("filter_differential: skipped, tcpdump is not installed (run `cargo xtask setup`)");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "tcpdump is missing (cargo xtask setup installs it)"
+        );
+        eprintln!(
+            "filter_differential: skipped, tcpdump is not installed (run `cargo xtask setup`)"
+        );
         return;
     }
     let tmp = std::env::temp_dir().join(format!("miruo-filter-{}.pcap", std::process::id()));
@@ -137,7 +146,12 @@ fn filter_keeps_what_tcpdump_keeps() {
                 .expect("tcpdump runs");
             let ours = Filter::new(expr, link);
             let Ok(mut filter) = ours else {
-                assert!(!tcpdump.status.success(), "{}: miruo refused '{expr}' ({:?}), tcpdump accepted it", capture.display(), ours.err());
+                assert!(
+                    !tcpdump.status.success(),
+                    "{}: miruo refused '{expr}' ({:?}), tcpdump accepted it",
+                    capture.display(),
+                    ours.err()
+                );
                 continue;
             };
             assert!(
@@ -149,16 +163,35 @@ fn filter_keeps_what_tcpdump_keeps() {
             let kept: Vec<(u32, Vec<u8>)> = all
                 .iter()
                 .filter(|(ts_us, link, wire_len, data)| {
-                    filter.matches(&miruo::source::Frame { ts_us: *ts_us, link: *link, wire_len: *wire_len, data })
+                    filter.matches(&miruo::source::Frame {
+                        ts_us: *ts_us,
+                        link: *link,
+                        wire_len: *wire_len,
+                        data,
+                    })
                 })
                 .map(|(_, _, w, d)| (*w, d.clone()))
                 .collect();
             let expected = frames(&tmp);
-            assert_eq!(kept.len(), expected.len(), "{}: '{expr}' kept {} frames, tcpdump {}", capture.display(), kept.len(), expected.len());
-            assert!(kept == expected, "{}: '{expr}' kept other frames than tcpdump", capture.display());
+            assert_eq!(
+                kept.len(),
+                expected.len(),
+                "{}: '{expr}' kept {} frames, tcpdump {}",
+                capture.display(),
+                kept.len(),
+                expected.len()
+            );
+            assert!(
+                kept == expected,
+                "{}: '{expr}' kept other frames than tcpdump",
+                capture.display()
+            );
             compared += 1;
         }
     }
     let _ = std::fs::remove_file(&tmp);
-    assert!(compared >= 30 * 10, "only {compared} (capture, expression) pairs compared");
+    assert!(
+        compared >= 30 * 10,
+        "only {compared} (capture, expression) pairs compared"
+    );
 }

@@ -14,7 +14,10 @@ use xtask::testbed::{self, ChildGuard, NetConfig, TestNet, peer};
 fn ready() -> bool {
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     if !miruo::source::live::available() || !testbed::is_root() {
-        assert!(!ci, "CI=true: live signal tests need root and the eBPF build");
+        assert!(
+            !ci,
+            "CI=true: live signal tests need root and the eBPF build"
+        );
         eprintln!("SKIP: live signal tests need root and miruo built with its eBPF programs");
         return false;
     }
@@ -22,7 +25,10 @@ fn ready() -> bool {
 }
 
 fn blocks(err: &Path) -> usize {
-    std::fs::read_to_string(err).unwrap_or_default().matches("===== eBPF Statistics =====").count()
+    std::fs::read_to_string(err)
+        .unwrap_or_default()
+        .matches("===== eBPF Statistics =====")
+        .count()
 }
 
 fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> Result<bool>) -> Result<()> {
@@ -73,19 +79,32 @@ fn live_statistics_and_stop_signals() -> Result<()> {
     for stop in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT] {
         // -s 1: a block right after start-up, then every second (spec §7.2).
         let mut miruo = start(&net, &["--all", "-s", "1"], Some(&out), &err)?;
-        wait_until("two periodic blocks", Duration::from_secs(10), || Ok(blocks(&err) >= 2))?;
+        wait_until("two periodic blocks", Duration::from_secs(10), || {
+            Ok(blocks(&err) >= 2)
+        })?;
         net.in_client(|| peer::client_echo(host, peer::PORT_ECHO))?;
         let before = blocks(&err);
         miruo.signal(libc::SIGUSR1)?;
-        wait_until("the SIGUSR1 block", Duration::from_secs(10), || Ok(blocks(&err) > before))?;
+        wait_until("the SIGUSR1 block", Duration::from_secs(10), || {
+            Ok(blocks(&err) > before)
+        })?;
         assert!(miruo.try_wait()?.is_none(), "SIGUSR1 must not stop miruo");
         let status = miruo.stop(stop, Duration::from_secs(10))?;
         assert_eq!(status.code(), Some(0), "signal {stop}: {status}");
         let text = std::fs::read_to_string(&err)?;
-        assert!(text.ends_with("==============================\n"), "signal {stop}: final block last:\n{text}");
-        assert!(text.contains("Total Sessions  : 1"), "signal {stop}:\n{text}");
+        assert!(
+            text.ends_with("==============================\n"),
+            "signal {stop}: final block last:\n{text}"
+        );
+        assert!(
+            text.contains("Total Sessions  : 1"),
+            "signal {stop}:\n{text}"
+        );
         let stdout = std::fs::read_to_string(&out)?;
-        assert!(stdout.contains("TIME_WAIT") || stdout.contains("CLOSED"), "the echo session:\n{stdout}");
+        assert!(
+            stdout.contains("TIME_WAIT") || stdout.contains("CLOSED"),
+            "the echo session:\n{stdout}"
+        );
     }
 
     // F18: the reader of stdout goes away; the next output ends the run.

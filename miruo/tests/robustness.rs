@@ -27,16 +27,27 @@ fn valid_frame(ipv6: bool, vlan: bool, payload: &[u8]) -> Vec<u8> {
     let eth = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
     let mut out = Vec::new();
     let tcp = |b: etherparse::PacketBuilderStep<etherparse::IpHeaders>| {
-        b.tcp(40000, 443, 7, 1000).ack(9).psh().options(&[etherparse::TcpOptionElement::Noop]).expect("options")
+        b.tcp(40000, 443, 7, 1000)
+            .ack(9)
+            .psh()
+            .options(&[etherparse::TcpOptionElement::Noop])
+            .expect("options")
     };
     let result = match (vlan, ipv6) {
-        (false, false) => tcp(eth.ipv4([198, 18, 0, 1], [198, 18, 0, 2], 64)).write(&mut out, payload),
-        (false, true) => tcp(eth.ipv6([0xfd; 16], [0xfe; 16], 64)).write(&mut out, payload),
-        (true, false) => tcp(eth.single_vlan(5.try_into().expect("vlan id")).ipv4([198, 18, 0, 1], [198, 18, 0, 2], 64))
-            .write(&mut out, payload),
-        (true, true) => {
-            tcp(eth.single_vlan(5.try_into().expect("vlan id")).ipv6([0xfd; 16], [0xfe; 16], 64)).write(&mut out, payload)
+        (false, false) => {
+            tcp(eth.ipv4([198, 18, 0, 1], [198, 18, 0, 2], 64)).write(&mut out, payload)
         }
+        (false, true) => tcp(eth.ipv6([0xfd; 16], [0xfe; 16], 64)).write(&mut out, payload),
+        (true, false) => tcp(eth.single_vlan(5.try_into().expect("vlan id")).ipv4(
+            [198, 18, 0, 1],
+            [198, 18, 0, 2],
+            64,
+        ))
+        .write(&mut out, payload),
+        (true, true) => tcp(eth
+            .single_vlan(5.try_into().expect("vlan id"))
+            .ipv6([0xfd; 16], [0xfe; 16], 64))
+        .write(&mut out, payload),
     };
     result.expect("build frame");
     out

@@ -11,7 +11,9 @@ use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 fn pcap_header() -> Vec<u8> {
-    vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0]
+    vec![
+        0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0,
+    ]
 }
 
 /// One Ethernet/IPv4/TCP frame as a pcap record.
@@ -58,7 +60,12 @@ impl Running {
                 }
             }
         });
-        Running { child, stdin, stderr: rx, err_text: String::new() }
+        Running {
+            child,
+            stdin,
+            stderr: rx,
+            err_text: String::new(),
+        }
     }
 
     fn send(&mut self, bytes: &[u8]) {
@@ -70,8 +77,17 @@ impl Running {
     /// Waits until stderr has shown `n` statistics blocks.
     fn wait_blocks(&mut self, n: usize) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while self.err_text.matches("===== Session Statistics =====").count() < n {
-            assert!(Instant::now() < deadline, "no statistics block {n}: {}", self.err_text);
+        while self
+            .err_text
+            .matches("===== Session Statistics =====")
+            .count()
+            < n
+        {
+            assert!(
+                Instant::now() < deadline,
+                "no statistics block {n}: {}",
+                self.err_text
+            );
             if let Ok(b) = self.stderr.recv_timeout(Duration::from_millis(50)) {
                 self.err_text.push(b as char);
             }
@@ -112,8 +128,16 @@ fn stop_signals_end_with_statistics_and_status_0() {
         std::thread::sleep(Duration::from_millis(200));
         m.signal(sig);
         assert_eq!(m.wait_exit(), 0, "signal {sig}: {}", m.err_text);
-        assert_eq!(m.err_text.matches("===== Session Statistics =====").count(), 1, "signal {sig}");
-        assert!(m.err_text.contains("Total Sessions  : 1"), "signal {sig}: {}", m.err_text);
+        assert_eq!(
+            m.err_text.matches("===== Session Statistics =====").count(),
+            1,
+            "signal {sig}"
+        );
+        assert!(
+            m.err_text.contains("Total Sessions  : 1"),
+            "signal {sig}: {}",
+            m.err_text
+        );
     }
 }
 
@@ -130,8 +154,15 @@ fn sigusr1_prints_statistics_and_goes_on() {
     m.send(&record(1_700_000_001, 40001, true, 9));
     drop(m.stdin.take());
     assert_eq!(m.wait_exit(), 0);
-    assert_eq!(m.err_text.matches("===== Session Statistics =====").count(), 2);
-    assert!(m.err_text.ends_with("==============================\n"), "{}", m.err_text);
+    assert_eq!(
+        m.err_text.matches("===== Session Statistics =====").count(),
+        2
+    );
+    assert!(
+        m.err_text.ends_with("==============================\n"),
+        "{}",
+        m.err_text
+    );
     assert!(m.err_text.contains("Total Sessions  : 2"), "{}", m.err_text);
 }
 
@@ -145,11 +176,23 @@ fn a_closed_stdout_ends_the_run_f18() {
     let stdin = m.stdin.as_mut().expect("stdin");
     for i in 0..5000u32 {
         // miruo stops reading once it has noticed; a broken pipe here is that.
-        if stdin.write_all(&record(1_700_000_000 + i / 100, 30000 + (i % 30000) as u16, true, i)).is_err() {
+        if stdin
+            .write_all(&record(
+                1_700_000_000 + i / 100,
+                30000 + (i % 30000) as u16,
+                true,
+                i,
+            ))
+            .is_err()
+        {
             break;
         }
     }
     drop(m.stdin.take());
     assert_eq!(m.wait_exit(), 0, "{}", m.err_text);
-    assert!(m.err_text.contains("===== Session Statistics ====="), "{}", m.err_text);
+    assert!(
+        m.err_text.contains("===== Session Statistics ====="),
+        "{}",
+        m.err_text
+    );
 }

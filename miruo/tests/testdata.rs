@@ -11,7 +11,10 @@ fn own_captures_match_their_expected_outputs() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata");
     let list = std::fs::read_to_string(dir.join("expected.list")).expect("testdata/expected.list");
     let mut checked = 0;
-    for line in list.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+    for line in list
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
         let parts: Vec<&str> = line.split('|').map(str::trim).collect();
         let (name, capture, args) = (parts[0], parts[1], parts.get(2).copied().unwrap_or(""));
         let out = common::miruo()
@@ -21,8 +24,11 @@ fn own_captures_match_their_expected_outputs() {
             .args(args.split_whitespace())
             .output()
             .expect("miruo runs");
-        let expected_out = std::fs::read(dir.join("expected").join(format!("{name}.out"))).expect("expected stdout");
-        let expected_err = std::fs::read_to_string(dir.join("expected").join(format!("{name}.err"))).expect("expected stderr");
+        let expected_out = std::fs::read(dir.join("expected").join(format!("{name}.out")))
+            .expect("expected stdout");
+        let expected_err =
+            std::fs::read_to_string(dir.join("expected").join(format!("{name}.err")))
+                .expect("expected stderr");
         assert!(out.status.success(), "{name}: {}", common::stderr(&out));
         assert!(
             out.stdout == expected_out,

@@ -34,8 +34,15 @@ fn measure(binary: &Path, capture: &Path, args: &[&str]) -> Result<(f64, f64, i6
         .output()
         .context("cannot run the measuring helper")?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let v: Vec<f64> = text.split_whitespace().filter_map(|w| w.parse().ok()).collect();
-    anyhow::ensure!(v.len() == 4, "measuring helper failed: {}", String::from_utf8_lossy(&out.stderr));
+    let v: Vec<f64> = text
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    anyhow::ensure!(
+        v.len() == 4,
+        "measuring helper failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok((v[0], v[1], v[2] as i64, v[3] as u64))
 }
 
@@ -55,7 +62,10 @@ fn measure_one(args: &[String]) -> Result<()> {
     let err = String::from_utf8_lossy(&out.stderr);
     let recv = err
         .lines()
-        .find_map(|l| l.strip_prefix("recv").map(|v| v.trim_start_matches([' ', ':']).trim().to_string()))
+        .find_map(|l| {
+            l.strip_prefix("recv")
+                .map(|v| v.trim_start_matches([' ', ':']).trim().to_string())
+        })
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
     println!("{wall} {cpu} {rss} {recv}");
@@ -78,12 +88,25 @@ pub fn run(args: &[String]) -> Result<()> {
     }
 
     eprintln!("bench: criterion, in-process replay (packets/s)");
-    run_cmd(Command::new("cargo").current_dir(&root).args(["bench", "-p", "miruo", "--bench", "replay"]))?;
+    run_cmd(
+        Command::new("cargo")
+            .current_dir(&root)
+            .args(["bench", "-p", "miruo", "--bench", "replay"]),
+    )?;
 
-    run_cmd(Command::new("cargo").current_dir(&root).args(["build", "--release", "--quiet", "-p", "miruo"]))?;
+    run_cmd(Command::new("cargo").current_dir(&root).args([
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "miruo",
+    ]))?;
     let binary = root.join("target/release/miruo");
     println!("\nwhole process (best of 5 runs; peak RSS of the process):");
-    println!("{:<16} {:<10} {:>9} {:>10} {:>11} {:>10} {:>12}", "capture", "options", "packets", "wall ms", "cpu ms", "Mpkt/s cpu", "peak RSS KB");
+    println!(
+        "{:<16} {:<10} {:>9} {:>10} {:>11} {:>10} {:>12}",
+        "capture", "options", "packets", "wall ms", "cpu ms", "Mpkt/s cpu", "peak RSS KB"
+    );
     for (name, path) in &captures {
         for (label, opts) in [("default", &[][..]), ("-L0 -l0", &["-L0", "-l0"][..])] {
             let mut best: Option<(f64, f64, i64, u64)> = None;

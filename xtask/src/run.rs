@@ -10,13 +10,17 @@ use std::process::Command;
 pub const DEFAULT_CAPTURE: &str = "testdata/http.pcap";
 
 fn wants(args: &[String], short: &str, long: &str) -> bool {
-    args.iter().any(|a| a.starts_with(short) || a.starts_with(long) || a.starts_with(&long[1..]))
+    args.iter()
+        .any(|a| a.starts_with(short) || a.starts_with(long) || a.starts_with(&long[1..]))
 }
 
 /// bpf-linker answers: the rest of the set-up comes with it (`cargo xtask setup` installs it
 /// last).
 fn ebpf_toolchain_ready() -> bool {
-    Command::new("bpf-linker").arg("--version").output().is_ok_and(|o| o.status.success())
+    Command::new("bpf-linker")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 pub fn run(args: &[String]) -> Result<()> {
@@ -24,14 +28,28 @@ pub fn run(args: &[String]) -> Result<()> {
     let live = wants(&args, "-i", "--interface");
     let root = workspace_root();
     if live && !ebpf_toolchain_ready() {
-        eprintln!("xtask run: live capture needs the eBPF toolchain; running `cargo xtask setup` first");
+        eprintln!(
+            "xtask run: live capture needs the eBPF toolchain; running `cargo xtask setup` first"
+        );
         crate::setup::run(&[])?;
     }
-    run_cmd(Command::new("cargo").current_dir(&root).args(["build", "--release", "--quiet", "-p", "miruo"]))?;
+    run_cmd(Command::new("cargo").current_dir(&root).args([
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "miruo",
+    ]))?;
     let binary = root.join("target/release/miruo");
     let mut argv = args.clone();
     if !live && !wants(&args, "-f", "--file") {
-        argv.splice(0..0, ["-f".to_string(), root.join(DEFAULT_CAPTURE).display().to_string()]);
+        argv.splice(
+            0..0,
+            [
+                "-f".to_string(),
+                root.join(DEFAULT_CAPTURE).display().to_string(),
+            ],
+        );
     }
     // SAFETY: geteuid has no preconditions.
     let root_user = unsafe { libc::geteuid() } == 0;

@@ -19,10 +19,15 @@ struct Totals {
 impl Totals {
     /// Adds a line like `test result: ok. 47 passed; 0 failed; 3 ignored; 0 measured; ...`.
     fn add(&mut self, line: &str) {
-        let Some(rest) = line.trim().strip_prefix("test result: ") else { return };
+        let Some(rest) = line.trim().strip_prefix("test result: ") else {
+            return;
+        };
         for part in rest.split([';', '.']) {
             let mut words = part.split_whitespace();
-            let (Some(n), Some(what)) = (words.next().and_then(|n| n.parse::<u64>().ok()), words.next()) else {
+            let (Some(n), Some(what)) = (
+                words.next().and_then(|n| n.parse::<u64>().ok()),
+                words.next(),
+            ) else {
                 continue;
             };
             match what {
@@ -44,7 +49,13 @@ pub fn run(args: &[String]) -> Result<()> {
     // The workspace's default members: miruo-ebpf only builds for the BPF target, through
     // miruo's build script.
     eprintln!("xtask test: cargo clippy (warnings are errors)");
-    run_cmd(Command::new("cargo").current_dir(&root).args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+    run_cmd(Command::new("cargo").current_dir(&root).args([
+        "clippy",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     eprintln!("xtask test: cargo test");
     // Two test threads per binary: the live tests build network namespaces and load eBPF
     // programs, and the machines have two cores.
@@ -62,7 +73,10 @@ pub fn run(args: &[String]) -> Result<()> {
         totals.add(&line);
     }
     let status = child.wait()?;
-    println!("xtask: {} passed, {} failed, {} skipped", totals.passed, totals.failed, totals.ignored);
+    println!(
+        "xtask: {} passed, {} failed, {} skipped",
+        totals.passed, totals.failed, totals.ignored
+    );
     if !status.success() {
         bail!("cargo test failed ({status})");
     }
@@ -79,6 +93,13 @@ mod tests {
         t.add("test result: ok. 47 passed; 0 failed; 3 ignored; 0 measured; 0 filtered out; finished in 0.13s");
         t.add("test result: FAILED. 2 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1s");
         t.add("running 3 tests");
-        assert_eq!(t, Totals { passed: 49, failed: 1, ignored: 3 });
+        assert_eq!(
+            t,
+            Totals {
+                passed: 49,
+                failed: 1,
+                ignored: 3
+            }
+        );
     }
 }

@@ -5,7 +5,9 @@ use std::process::Command;
 
 /// Runs `cmd`, inheriting stdout/stderr; fails with the command line when it does not succeed.
 pub fn run_cmd(cmd: &mut Command) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("cannot start {cmd:?}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed with {status}");
     }

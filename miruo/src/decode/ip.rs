@@ -71,7 +71,12 @@ fn ipv6(b: &[u8]) -> Result<Transport<'_>, Skip> {
     for _ in 0..=MAX_IPV6_EXT_HEADERS {
         match next {
             PROTO_TCP => {
-                return Ok(Transport { src, dst, more_fragments, payload: &b[at..] });
+                return Ok(Transport {
+                    src,
+                    dst,
+                    more_fragments,
+                    payload: &b[at..],
+                });
             }
             IPV6_HOP_BY_HOP | IPV6_ROUTING | IPV6_DEST_OPTS | IPV6_AUTH => {
                 let hdr = b.get(at..at + 2).ok_or(Skip::IpError)?;

@@ -53,17 +53,29 @@ pub fn network_layer(link: LinkType, data: &[u8]) -> Result<NetLayer<'_>, Skip> 
             ethertype_payload(ethertype, &data[20..], 0)
         }
         LinkType::NULL | LinkType::LOOP => {
-            let family: [u8; 4] = data.get(..4).ok_or(Skip::L2Error)?.try_into().map_err(|_| Skip::L2Error)?;
+            let family: [u8; 4] = data
+                .get(..4)
+                .ok_or(Skip::L2Error)?
+                .try_into()
+                .map_err(|_| Skip::L2Error)?;
             // NULL stores the family in the writer's byte order, LOOP in network order; the
             // values are small, so whichever reading is small is the right one.
             let (be, le) = (u32::from_be_bytes(family), u32::from_le_bytes(family));
-            let family = if link == LinkType::LOOP || be < 256 { be } else { le };
+            let family = if link == LinkType::LOOP || be < 256 {
+                be
+            } else {
+                le
+            };
             let proto = match family {
                 AF_INET => NetProto::Ipv4,
                 f if AF_INET6.contains(&f) || f == AF_INET6_DARWIN => NetProto::Ipv6,
                 _ => return Err(Skip::NotTcp),
             };
-            Ok(NetLayer { proto, vlan: 0, bytes: &data[4..] })
+            Ok(NetLayer {
+                proto,
+                vlan: 0,
+                bytes: &data[4..],
+            })
         }
         LinkType::RAW | LinkType::RAW_12 | LinkType::RAW_14 => {
             let proto = match data.first().map(|b| b >> 4) {
@@ -73,10 +85,22 @@ pub fn network_layer(link: LinkType, data: &[u8]) -> Result<NetLayer<'_>, Skip> 
                 Some(_) => return Err(Skip::NotTcp),
                 None => return Err(Skip::IpError),
             };
-            Ok(NetLayer { proto, vlan: 0, bytes: data })
+            Ok(NetLayer {
+                proto,
+                vlan: 0,
+                bytes: data,
+            })
         }
-        LinkType::IPV4 => Ok(NetLayer { proto: NetProto::Ipv4, vlan: 0, bytes: data }),
-        LinkType::IPV6 => Ok(NetLayer { proto: NetProto::Ipv6, vlan: 0, bytes: data }),
+        LinkType::IPV4 => Ok(NetLayer {
+            proto: NetProto::Ipv4,
+            vlan: 0,
+            bytes: data,
+        }),
+        LinkType::IPV6 => Ok(NetLayer {
+            proto: NetProto::Ipv6,
+            vlan: 0,
+            bytes: data,
+        }),
         _ => Err(Skip::UnsupportedLink),
     }
 }
@@ -86,7 +110,10 @@ fn ethernet(data: &[u8]) -> Result<NetLayer<'_>, Skip> {
     let mut at = 14;
     let mut vlan = 0u32;
     let mut tags = 0;
-    while matches!(ethertype, ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD) {
+    while matches!(
+        ethertype,
+        ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD
+    ) {
         tags += 1;
         if tags > MAX_VLAN_TAGS {
             return Err(Skip::L2Error);

@@ -110,15 +110,24 @@ mod tests {
     /// The first SYN of cases/normal_http.pcap: Ethernet, IPv4 (DF), TCP with mss, sackOK,
     /// timestamps, nop, wscale.
     const SYN: [u8; 74] = [
-        0x4a, 0xee, 0xcc, 0xee, 0xe3, 0x0e, 0xfa, 0x79, 0x7f, 0x46, 0x4f, 0x00, 0x08, 0x00, 0x45, 0x00, //
-        0x00, 0x3c, 0x03, 0xc1, 0x40, 0x00, 0x40, 0x06, 0x22, 0x5f, 0x0a, 0x4d, 0x00, 0x01, 0x0a, 0x4d, //
-        0x00, 0x02, 0xec, 0x60, 0x1f, 0x90, 0x93, 0xb5, 0xc7, 0x46, 0x00, 0x00, 0x00, 0x00, 0xa0, 0x02, //
-        0xfa, 0xf0, 0x14, 0xcb, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0x01, 0xf2, //
+        0x4a, 0xee, 0xcc, 0xee, 0xe3, 0x0e, 0xfa, 0x79, 0x7f, 0x46, 0x4f, 0x00, 0x08, 0x00, 0x45,
+        0x00, //
+        0x00, 0x3c, 0x03, 0xc1, 0x40, 0x00, 0x40, 0x06, 0x22, 0x5f, 0x0a, 0x4d, 0x00, 0x01, 0x0a,
+        0x4d, //
+        0x00, 0x02, 0xec, 0x60, 0x1f, 0x90, 0x93, 0xb5, 0xc7, 0x46, 0x00, 0x00, 0x00, 0x00, 0xa0,
+        0x02, //
+        0xfa, 0xf0, 0x14, 0xcb, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0x01,
+        0xf2, //
         0x41, 0x54, 0x00, 0x00, 0x00, 0x00, 0x01, 0x03, 0x03, 0x0a,
     ];
 
     fn frame(link: LinkType, data: &[u8]) -> Frame<'_> {
-        Frame { ts_us: 7, link, wire_len: data.len() as u32, data }
+        Frame {
+            ts_us: 7,
+            link,
+            wire_len: data.len() as u32,
+            data,
+        }
     }
 
     #[test]
@@ -126,9 +135,15 @@ mod tests {
         let p = decode(&frame(LinkType::ETHERNET, &SYN)).expect("a valid SYN");
         assert_eq!(p.src, IpAddr::V4(Ipv4Addr::new(10, 77, 0, 1)));
         assert_eq!(p.dst, IpAddr::V4(Ipv4Addr::new(10, 77, 0, 2)));
-        assert_eq!((p.sport, p.dport, p.seq, p.ack, p.flags), (60512, 8080, 0x93b5_c746, 0, tcp::SYN));
+        assert_eq!(
+            (p.sport, p.dport, p.seq, p.ack, p.flags),
+            (60512, 8080, 0x93b5_c746, 0, tcp::SYN)
+        );
         assert_eq!(p.options.len(), 20);
-        assert_eq!((p.payload.len(), p.more_fragments, p.vlan, p.wire_len), (0, false, 0, 74));
+        assert_eq!(
+            (p.payload.len(), p.more_fragments, p.vlan, p.wire_len),
+            (0, false, 0, 74)
+        );
     }
 
     #[test]
@@ -140,15 +155,22 @@ mod tests {
         assert_eq!(p.vlan, (10 << 12) | 100);
         assert_eq!(p.sport, 60512);
         // A tag cut short is an L2 error.
-        assert_eq!(decode(&frame(LinkType::ETHERNET, &tagged[..16])), Err(Skip::L2Error));
+        assert_eq!(
+            decode(&frame(LinkType::ETHERNET, &tagged[..16])),
+            Err(Skip::L2Error)
+        );
     }
 
     #[test]
     fn cooked_null_loop_and_raw_links() {
         let ip = &SYN[14..];
-        let mut sll = vec![0, 4, 0, 1, 0, 6, 0xfa, 0x79, 0x7f, 0x46, 0x4f, 0, 0, 0, 0x08, 0x00];
+        let mut sll = vec![
+            0, 4, 0, 1, 0, 6, 0xfa, 0x79, 0x7f, 0x46, 0x4f, 0, 0, 0, 0x08, 0x00,
+        ];
         sll.extend_from_slice(ip);
-        let mut sll2 = vec![0x08, 0x00, 0, 0, 0, 0, 0, 2, 0, 1, 4, 6, 0xfa, 0x79, 0x7f, 0x46, 0x4f, 0, 0, 0];
+        let mut sll2 = vec![
+            0x08, 0x00, 0, 0, 0, 0, 0, 2, 0, 1, 4, 6, 0xfa, 0x79, 0x7f, 0x46, 0x4f, 0, 0, 0,
+        ];
         sll2.extend_from_slice(ip);
         let mut null = vec![2, 0, 0, 0];
         null.extend_from_slice(ip);
@@ -168,8 +190,14 @@ mod tests {
             let p = decode(&frame(link, data)).unwrap_or_else(|e| panic!("{link:?}: {e:?}"));
             assert_eq!(p.seq, 0x93b5_c746, "{link:?}");
         }
-        assert_eq!(decode(&frame(LinkType::LINUX_SLL, &sll[..15])), Err(Skip::L2Error));
-        assert_eq!(decode(&frame(LinkType(147), ip)), Err(Skip::UnsupportedLink));
+        assert_eq!(
+            decode(&frame(LinkType::LINUX_SLL, &sll[..15])),
+            Err(Skip::L2Error)
+        );
+        assert_eq!(
+            decode(&frame(LinkType(147), ip)),
+            Err(Skip::UnsupportedLink)
+        );
     }
 
     #[test]
@@ -178,10 +206,17 @@ mod tests {
         // IHL 6 with a 4-byte option (NOP NOP NOP EOL).
         ip[0] = 0x46;
         ip.splice(20..20, [1, 1, 1, 0]);
-        assert_eq!(decode(&frame(LinkType::RAW, &ip)).map(|p| p.sport), Ok(60512));
+        assert_eq!(
+            decode(&frame(LinkType::RAW, &ip)).map(|p| p.sport),
+            Ok(60512)
+        );
         // MF set: a first fragment.
         ip[6] = 0x20;
-        assert!(decode(&frame(LinkType::RAW, &ip)).expect("first fragment").more_fragments);
+        assert!(
+            decode(&frame(LinkType::RAW, &ip))
+                .expect("first fragment")
+                .more_fragments
+        );
         // A later fragment has no TCP header.
         ip[7] = 0x10;
         assert_eq!(decode(&frame(LinkType::RAW, &ip)), Err(Skip::NotTcp));
@@ -207,21 +242,37 @@ mod tests {
     fn ipv6_with_extension_headers_and_fragments() {
         let plain = ipv6(6, &[]);
         let p = decode(&frame(LinkType::RAW, &plain)).expect("IPv6 TCP");
-        assert_eq!(p.src, IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1)));
+        assert_eq!(
+            p.src,
+            IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1))
+        );
         assert_eq!(p.dport, 8080);
         // Hop-by-hop (8 bytes) then destination options (16 bytes) then TCP.
         let mut ext = vec![60, 0, 1, 4, 0, 0, 0, 0];
         ext.extend_from_slice(&[6, 1, 1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(decode(&frame(LinkType::IPV6, &ipv6(0, &ext))).map(|p| p.dport), Ok(8080));
+        assert_eq!(
+            decode(&frame(LinkType::IPV6, &ipv6(0, &ext))).map(|p| p.dport),
+            Ok(8080)
+        );
         // Fragment header: first fragment (offset 0, M=1), then a later one.
         let first = ipv6(44, &[6, 0, 0, 1, 0, 0, 0, 9]);
-        assert!(decode(&frame(LinkType::IPV6, &first)).expect("first").more_fragments);
+        assert!(
+            decode(&frame(LinkType::IPV6, &first))
+                .expect("first")
+                .more_fragments
+        );
         let later = ipv6(44, &[6, 0, 0x05, 0x00, 0, 0, 0, 9]);
         assert_eq!(decode(&frame(LinkType::IPV6, &later)), Err(Skip::NotTcp));
         // An extension header running past the capture.
-        assert_eq!(decode(&frame(LinkType::IPV6, &ipv6(0, &[6, 200])[..44])), Err(Skip::IpError));
+        assert_eq!(
+            decode(&frame(LinkType::IPV6, &ipv6(0, &[6, 200])[..44])),
+            Err(Skip::IpError)
+        );
         // UDP.
-        assert_eq!(decode(&frame(LinkType::IPV6, &ipv6(17, &[]))), Err(Skip::NotTcp));
+        assert_eq!(
+            decode(&frame(LinkType::IPV6, &ipv6(17, &[]))),
+            Err(Skip::NotTcp)
+        );
     }
 
     #[test]
@@ -229,9 +280,22 @@ mod tests {
         let mut f = SYN;
         f[46] = 0x40; // data offset 4
         assert_eq!(decode(&frame(LinkType::ETHERNET, &f)), Err(Skip::TcpError));
-        assert_eq!(decode(&frame(LinkType::ETHERNET, &SYN[..60])), Err(Skip::TcpError), "options cut off");
-        assert_eq!(decode(&frame(LinkType::ETHERNET, &SYN[..40])), Err(Skip::TcpError));
-        assert_eq!(decode(&frame(LinkType::ETHERNET, &SYN[..30])), Err(Skip::IpError));
-        assert_eq!(decode(&frame(LinkType::ETHERNET, &SYN[..10])), Err(Skip::L2Error));
+        assert_eq!(
+            decode(&frame(LinkType::ETHERNET, &SYN[..60])),
+            Err(Skip::TcpError),
+            "options cut off"
+        );
+        assert_eq!(
+            decode(&frame(LinkType::ETHERNET, &SYN[..40])),
+            Err(Skip::TcpError)
+        );
+        assert_eq!(
+            decode(&frame(LinkType::ETHERNET, &SYN[..30])),
+            Err(Skip::IpError)
+        );
+        assert_eq!(
+            decode(&frame(LinkType::ETHERNET, &SYN[..10])),
+            Err(Skip::L2Error)
+        );
     }
 }

@@ -49,4 +49,3 @@ pub fn push_left(buf: &mut Vec<u8>, s: &[u8], width: usize) {
 pub fn push_spaces(buf: &mut Vec<u8>, n: usize) {
     buf.extend(std::iter::repeat_n(b' ', n));
 }
-

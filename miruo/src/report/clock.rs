@@ -18,7 +18,11 @@ impl Clock {
     }
 
     pub fn new(tz: TimeZone) -> Clock {
-        Clock { tz, cached_sec: None, hms: *b"00:00:00" }
+        Clock {
+            tz,
+            cached_sec: None,
+            hms: *b"00:00:00",
+        }
     }
 
     /// `HH:MM:SS.mmm` of a capture time in µs since the epoch (milliseconds truncated).
@@ -26,7 +30,8 @@ impl Clock {
         let sec = ts_us.div_euclid(1_000_000);
         if self.cached_sec != Some(sec) {
             self.cached_sec = Some(sec);
-            let offset = Timestamp::from_second(sec).map_or(0, |t| i64::from(self.tz.to_offset(t).seconds()));
+            let offset = Timestamp::from_second(sec)
+                .map_or(0, |t| i64::from(self.tz.to_offset(t).seconds()));
             let day = (sec + offset).rem_euclid(86_400);
             let (h, m, s) = (day / 3600, day / 60 % 60, day % 60);
             for (i, v) in [h, m, s].into_iter().enumerate() {

@@ -92,9 +92,17 @@ mod tests {
     // spec §6.3: the renderings seen in the reference outputs.
     #[test]
     fn renders_like_the_original() {
-        let syn = [2, 4, 5, 180, 4, 2, 8, 10, 0xb4, 0xb9, 0x5a, 0x77, 0, 0, 0, 0, 1, 3, 3, 10];
-        assert_eq!(text(&syn), "mss=1460, sackOK, timestamp 3032046199 0, wscale=10");
-        let sack = [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 1, 5, 18, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4];
+        let syn = [
+            2, 4, 5, 180, 4, 2, 8, 10, 0xb4, 0xb9, 0x5a, 0x77, 0, 0, 0, 0, 1, 3, 3, 10,
+        ];
+        assert_eq!(
+            text(&syn),
+            "mss=1460, sackOK, timestamp 3032046199 0, wscale=10"
+        );
+        let sack = [
+            1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 1, 5, 18, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3,
+            0, 0, 0, 4,
+        ];
         assert_eq!(text(&sack), "timestamp 1 2, sack 1");
         assert_eq!(text(&[34, 2]), "len=2 opt[34]");
         assert_eq!(text(&[254, 4, 0xf9, 0x89]), "len=4 opt[254]");

@@ -26,7 +26,10 @@ fn process_cpu_us() -> u64 {
 
 impl CpuMeter {
     pub fn start() -> CpuMeter {
-        CpuMeter { wall: Instant::now(), cpu_us: process_cpu_us() }
+        CpuMeter {
+            wall: Instant::now(),
+            cpu_us: process_cpu_us(),
+        }
     }
 
     /// Per mille of one core used since the previous sample, capped at 1000.

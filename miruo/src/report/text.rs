@@ -4,8 +4,8 @@
 //!
 //! Output is buffered; a failed write (a closed pipe, F18) is remembered and ends the run.
 
-use super::clock::Clock;
 use super::bytes::{push_dec, push_dec0, push_hex8, push_left, push_right, push_spaces};
+use super::clock::Clock;
 use super::options;
 use crate::session::state::Color;
 use crate::session::{Dir, End, Endpoint, Report, Segment, Session};
@@ -60,7 +60,10 @@ fn push_endpoint(buf: &mut Vec<u8>, e: &Endpoint) {
 /// The six flag letters `UAPRSF`, `-` where clear.
 fn flags6(flags: u8) -> [u8; 6] {
     let mut f = *b"UAPRSF";
-    for (i, bit) in [0x20u8, 0x10, 0x08, 0x04, 0x02, 0x01].into_iter().enumerate() {
+    for (i, bit) in [0x20u8, 0x10, 0x08, 0x04, 0x02, 0x01]
+        .into_iter()
+        .enumerate()
+    {
         if flags & bit == 0 {
             f[i] = b'-';
         }
@@ -70,7 +73,15 @@ fn flags6(flags: u8) -> [u8; 6] {
 
 impl<W: Write> TextReport<W> {
     pub fn new(out: W, style: Style, color: bool, fragment_column: bool, clock: Clock) -> Self {
-        TextReport { out, style, color, fragment_column, clock, line: Vec::with_capacity(256), failed: None }
+        TextReport {
+            out,
+            style,
+            color,
+            fragment_column,
+            clock,
+            line: Vec::with_capacity(256),
+            failed: None,
+        }
     }
 
     /// The first write error, if output failed (e.g. the reader of a pipe went away).
@@ -137,7 +148,11 @@ impl<W: Write> TextReport<W> {
         }
         b.push(b'.');
         push_dec0(b, ms % 1000, 3);
-        b.extend_from_slice(if self.style == Style::Quiet { b"|" } else { b" |" });
+        b.extend_from_slice(if self.style == Style::Quiet {
+            b"|"
+        } else {
+            b" |"
+        });
         push_right(b, &client, 21);
         b.extend_from_slice(b" == ");
         push_left(b, &server, 21);
@@ -162,7 +177,10 @@ impl<W: Write> TextReport<W> {
             Dir::ToServer => b'>',
             Dir::ToClient => b'<',
         };
-        let (cs, ss) = (seg.states[0].name().as_bytes(), seg.states[1].name().as_bytes());
+        let (cs, ss) = (
+            seg.states[0].name().as_bytes(),
+            seg.states[1].name().as_bytes(),
+        );
         self.line.clear();
         if self.style != Style::Quiet {
             push_dec0(&mut self.line, s.id, 4);
@@ -177,7 +195,11 @@ impl<W: Write> TextReport<W> {
             push_endpoint(b, &s.client);
             b.push(b' ');
         } else {
-            b.extend_from_slice(if self.style == Style::Quiet { b"|" } else { b" |" });
+            b.extend_from_slice(if self.style == Style::Quiet {
+                b"|"
+            } else {
+                b" |"
+            });
             push_right(b, cs, 18);
             b.push(b' ');
         }
@@ -197,7 +219,11 @@ impl<W: Write> TextReport<W> {
             b.push(b' ');
         } else {
             push_left(b, ss, 18);
-            b.extend_from_slice(if self.style == Style::Quiet { b"|" } else { b"| " });
+            b.extend_from_slice(if self.style == Style::Quiet {
+                b"|"
+            } else {
+                b"| "
+            });
         }
         push_hex8(b, seg.seq);
         b.push(b'/');
@@ -229,7 +255,11 @@ impl<W: Write> TextReport<W> {
             b.extend_from_slice(b":**** ");
         }
         push_spaces(b, 12);
-        b.extend_from_slice(if self.style == Style::Quiet { b"|" } else { b" |" });
+        b.extend_from_slice(if self.style == Style::Quiet {
+            b"|"
+        } else {
+            b" |"
+        });
         push_spaces(b, 46);
         b.push(b'|');
         self.emit(None);
@@ -257,11 +287,19 @@ impl<W: Write> TextReport<W> {
                 b.push(b')');
             }
             _ => {
-                b.extend_from_slice(if self.style == Style::Quiet { b"|" } else { b" |" });
+                b.extend_from_slice(if self.style == Style::Quiet {
+                    b"|"
+                } else {
+                    b" |"
+                });
                 push_spaces(b, left);
                 b.extend_from_slice(message.as_bytes());
                 push_spaces(b, right);
-                b.extend_from_slice(if self.style == Style::Quiet { b"|" } else { b"| " });
+                b.extend_from_slice(if self.style == Style::Quiet {
+                    b"|"
+                } else {
+                    b"| "
+                });
                 b.extend_from_slice(reason.as_bytes());
             }
         }

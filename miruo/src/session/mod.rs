@@ -17,8 +17,8 @@ use crate::decode::tcp::{ACK, FIN, RST, SYN};
 use crate::dpi::http::HttpDpi;
 use state::{Color, Rst, SideState, transition};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
 use std::collections::hash_map::Entry;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::IpAddr;
 
 /// A session holding more segments than this (SYN included) is pruned (spec §4.9).
@@ -152,7 +152,10 @@ impl TcpOptions {
         let len = options.len().min(40);
         let mut bytes = [0u8; 40];
         bytes[..len].copy_from_slice(&options[..len]);
-        TcpOptions { len: len as u8, bytes }
+        TcpOptions {
+            len: len as u8,
+            bytes,
+        }
     }
 
     pub fn as_slice(&self) -> &[u8] {
@@ -200,14 +203,24 @@ impl Session {
     /// The capture-time second at which this session times out if nothing more arrives
     /// (spec §4.7): idle more than 30 s while half-open or half-closed, else more than 900 s.
     fn deadline_sec(&self) -> i64 {
-        let last_sec = self.segments.last().map_or(0, |seg| seg.ts_us.div_euclid(1_000_000));
-        let limit = if self.states.iter().any(|st| st.is_transient()) { TRANSIENT_TIMEOUT_S } else { IDLE_TIMEOUT_S };
+        let last_sec = self
+            .segments
+            .last()
+            .map_or(0, |seg| seg.ts_us.div_euclid(1_000_000));
+        let limit = if self.states.iter().any(|st| st.is_transient()) {
+            TRANSIENT_TIMEOUT_S
+        } else {
+            IDLE_TIMEOUT_S
+        };
         last_sec + limit + 1
     }
 
     fn is_closed(&self) -> bool {
         use SideState::{Closed, TimeWait};
-        matches!(self.states, [Closed, Closed] | [TimeWait, Closed] | [Closed, TimeWait])
+        matches!(
+            self.states,
+            [Closed, Closed] | [TimeWait, Closed] | [Closed, TimeWait]
+        )
     }
 
     fn segment_index(&self, id: u64) -> Option<usize> {
@@ -242,7 +255,9 @@ impl End {
     pub fn now_us(self) -> Option<i64> {
         match self {
             End::Closed => None,
-            End::Timeout { now_us } | End::Duplicate { now_us } | End::EndOfCapture { now_us } => Some(now_us),
+            End::Timeout { now_us } | End::Duplicate { now_us } | End::EndOfCapture { now_us } => {
+                Some(now_us)
+            }
         }
     }
 }
@@ -300,7 +315,11 @@ impl FlowKey {
             (addr, e.port)
         };
         let (a, b) = (bits(a), bits(b));
-        if a <= b { FlowKey { lo: a, hi: b, vlan } } else { FlowKey { lo: b, hi: a, vlan } }
+        if a <= b {
+            FlowKey { lo: a, hi: b, vlan }
+        } else {
+            FlowKey { lo: b, hi: a, vlan }
+        }
     }
 }
 
@@ -316,7 +335,13 @@ struct RetransKey {
 
 impl RetransKey {
     fn of(session: u64, s: &Segment) -> RetransKey {
-        RetransKey { session, seq: s.seq, ack: s.ack, wire_len: s.wire_len, flags: s.flags }
+        RetransKey {
+            session,
+            seq: s.seq,
+            ack: s.ack,
+            wire_len: s.wire_len,
+            flags: s.flags,
+        }
     }
 }
 
@@ -375,8 +400,14 @@ impl Tracker {
     }
 
     fn segment(&mut self, p: &Packet<'_>, report: &mut impl Report) {
-        let src = Endpoint { addr: p.src, port: p.sport };
-        let dst = Endpoint { addr: p.dst, port: p.dport };
+        let src = Endpoint {
+            addr: p.src,
+            port: p.sport,
+        };
+        let dst = Endpoint {
+            addr: p.dst,
+            port: p.dport,
+        };
         let key = FlowKey::new(src, dst, p.vlan);
 
         if is_session_syn(p.flags) {
@@ -399,8 +430,14 @@ impl Tracker {
             }
         }
 
-        let Some(session) = self.sessions.get_mut(&key) else { return };
-        let dir = if session.client == src { Dir::ToServer } else { Dir::ToClient };
+        let Some(session) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        let dir = if session.client == src {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        };
         let (sender, receiver) = match dir {
             Dir::ToServer => (0, 1),
             Dir::ToClient => (1, 0),
@@ -417,8 +454,8 @@ impl Tracker {
 
         // spec §4.9: the segment limit (applied after the retransmission check, which may
         // already discard the packet or mark the original).
-        let limit_hit =
-            self.cfg.segment_limit != 0 && self.stats.active_segments >= u64::from(self.cfg.segment_limit);
+        let limit_hit = self.cfg.segment_limit != 0
+            && self.stats.active_segments >= u64::from(self.cfg.segment_limit);
         let last_id = session.segments.last().map_or(0, |s| s.id);
 
         // spec §5.4/§5.5: retransmission check against the first stored copy. One hash lookup:
@@ -451,8 +488,11 @@ impl Tracker {
                 session.retransmitted = true;
                 self.stats.retransmit += 1;
             }
-            segment.color =
-                Some(if original.options == segment.options { Color::Red } else { Color::Magenta });
+            segment.color = Some(if original.options == segment.options {
+                Color::Red
+            } else {
+                Color::Magenta
+            });
             if !self.cfg.live {
                 let original = &mut session.segments[at];
                 original.mark = true;
@@ -477,8 +517,13 @@ impl Tracker {
             self.stats.fragment += 1;
         }
         // spec §5.3: long delay since the previously stored segment.
-        let previous = session.segments.last_mut().expect("a session always holds its SYN");
-        if self.cfg.long_delay_ms > 0 && (p.ts_us - previous.ts_us).max(0) / 1000 > self.cfg.long_delay_ms {
+        let previous = session
+            .segments
+            .last_mut()
+            .expect("a session always holds its SYN");
+        if self.cfg.long_delay_ms > 0
+            && (p.ts_us - previous.ts_us).max(0) / 1000 > self.cfg.long_delay_ms
+        {
             session.display = true;
             previous.mark = true;
             segment.color = Some(Color::Red);
@@ -543,8 +588,18 @@ impl Tracker {
         }
     }
 
-    fn create(&mut self, key: FlowKey, client: Endpoint, server: Endpoint, p: &Packet<'_>, flag: bool, report: &mut impl Report) {
-        if self.cfg.session_limit != 0 && self.stats.active_sessions >= u64::from(self.cfg.session_limit) {
+    fn create(
+        &mut self,
+        key: FlowKey,
+        client: Endpoint,
+        server: Endpoint,
+        p: &Packet<'_>,
+        flag: bool,
+        report: &mut impl Report,
+    ) {
+        if self.cfg.session_limit != 0
+            && self.stats.active_sessions >= u64::from(self.cfg.session_limit)
+        {
             self.stats.drop_session += 1;
             return;
         }
@@ -601,7 +656,10 @@ impl Tracker {
 
     /// Removes a session and its index entries, updating the active counters.
     fn remove(&mut self, key: &FlowKey) -> Session {
-        let session = self.sessions.remove(key).expect("removing a session that was just found");
+        let session = self
+            .sessions
+            .remove(key)
+            .expect("removing a session that was just found");
         for s in &session.segments {
             forget_original(&mut self.originals, session.id, s);
         }
@@ -625,7 +683,11 @@ impl Tracker {
                 break;
             }
             self.deadlines.pop();
-            let Some(s) = self.sessions.get_mut(&key).filter(|s| s.id == id && s.queued_deadline == due) else {
+            let Some(s) = self
+                .sessions
+                .get_mut(&key)
+                .filter(|s| s.id == id && s.queued_deadline == due)
+            else {
                 continue; // stale: the session ended, or an earlier deadline was queued since
             };
             let deadline = s.deadline_sec();
@@ -648,7 +710,11 @@ impl Tracker {
 
     /// Queues the session's deadline if it is earlier than the one already queued (a new
     /// session, or one that became half-open or half-closed).
-    fn queue_deadline(deadlines: &mut BinaryHeap<Reverse<(i64, u64, FlowKey)>>, key: FlowKey, s: &mut Session) {
+    fn queue_deadline(
+        deadlines: &mut BinaryHeap<Reverse<(i64, u64, FlowKey)>>,
+        key: FlowKey,
+        s: &mut Session,
+    ) {
         let deadline = s.deadline_sec();
         if deadline < s.queued_deadline {
             s.queued_deadline = deadline;
@@ -671,7 +737,12 @@ impl Tracker {
             .collect();
         open.sort_unstable_by_key(|s| s.id);
         for s in open {
-            report.session_end(s, End::EndOfCapture { now_us: self.stats.now_us });
+            report.session_end(
+                s,
+                End::EndOfCapture {
+                    now_us: self.stats.now_us,
+                },
+            );
         }
     }
 }

@@ -205,9 +205,16 @@ pub fn transition(flags: u8, sender: SideState, receiver: SideState) -> Transiti
         f if f == RST || f == RST | ACK => {
             let close_phase = matches!(
                 (s, r),
-                (CloseWait, FinWait1) | (CloseWait, FinWait2) | (FinWait1, CloseWait) | (FinWait2, CloseWait)
+                (CloseWait, FinWait1)
+                    | (CloseWait, FinWait2)
+                    | (FinWait1, CloseWait)
+                    | (FinWait2, CloseWait)
             );
-            rst = Some(if close_phase { Rst::ClosePhase } else { Rst::Break });
+            rst = Some(if close_phase {
+                Rst::ClosePhase
+            } else {
+                Rst::Break
+            });
             s = Closed;
             r = Closed;
             unexpected(&mut show, &mut color);
@@ -215,7 +222,13 @@ pub fn transition(flags: u8, sender: SideState, receiver: SideState) -> Transiti
         // No flags, SYN+FIN, SYN+RST, FIN+RST, ...: shown in red, no state change.
         _ => unexpected(&mut show, &mut color),
     }
-    Transition { sender: s, receiver: r, show, color, rst }
+    Transition {
+        sender: s,
+        receiver: r,
+        show,
+        color,
+        rst,
+    }
 }
 
 #[cfg(test)]
@@ -224,60 +237,135 @@ mod tests {
     use super::*;
     use crate::decode::tcp::{PSH, URG};
 
-    fn t(flags: u8, s: SideState, r: SideState) -> (SideState, SideState, bool, Option<Color>, Option<Rst>) {
+    fn t(
+        flags: u8,
+        s: SideState,
+        r: SideState,
+    ) -> (SideState, SideState, bool, Option<Color>, Option<Rst>) {
         let t = transition(flags, s, r);
         (t.sender, t.receiver, t.show, t.color, t.rst)
     }
 
     #[test]
     fn spec_4_5_syn_again_changes_nothing() {
-        assert_eq!(t(SYN, SynSent, SynRecv), (SynSent, SynRecv, false, None, None));
+        assert_eq!(
+            t(SYN, SynSent, SynRecv),
+            (SynSent, SynRecv, false, None, None)
+        );
     }
 
     #[test]
     fn spec_4_5_syn_ack() {
-        assert_eq!(t(SYN | ACK, SynRecv, SynSent), (SynRecv, Established, true, Some(Color::Yellow), None));
+        assert_eq!(
+            t(SYN | ACK, SynRecv, SynSent),
+            (SynRecv, Established, true, Some(Color::Yellow), None)
+        );
         // A SYN/ACK reaching an established client is red.
-        assert_eq!(t(SYN | ACK, SynRecv, Established), (SynRecv, Established, true, Some(Color::Red), None));
+        assert_eq!(
+            t(SYN | ACK, SynRecv, Established),
+            (SynRecv, Established, true, Some(Color::Red), None)
+        );
         // From an unexpected sender state, red unless the receiver completes its handshake.
-        assert_eq!(t(SYN | ACK, Established, SynSent), (Established, Established, true, Some(Color::Yellow), None));
+        assert_eq!(
+            t(SYN | ACK, Established, SynSent),
+            (Established, Established, true, Some(Color::Yellow), None)
+        );
     }
 
     #[test]
     fn spec_4_5_ack() {
-        assert_eq!(t(ACK, Established, SynRecv), (Established, Established, true, Some(Color::Yellow), None));
-        assert_eq!(t(ACK | PSH | URG, Established, Established), (Established, Established, false, None, None));
-        assert_eq!(t(ACK, Established, FinWait1), (CloseWait, FinWait2, true, None, None));
-        assert_eq!(t(ACK, FinWait2, LastAck), (TimeWait, Closed, true, Some(Color::Blue), None));
-        assert_eq!(t(ACK, CloseWait, FinWait2), (CloseWait, FinWait2, false, None, None));
-        assert_eq!(t(ACK, SynSent, LastAck), (SynSent, Closed, true, None, None));
+        assert_eq!(
+            t(ACK, Established, SynRecv),
+            (Established, Established, true, Some(Color::Yellow), None)
+        );
+        assert_eq!(
+            t(ACK | PSH | URG, Established, Established),
+            (Established, Established, false, None, None)
+        );
+        assert_eq!(
+            t(ACK, Established, FinWait1),
+            (CloseWait, FinWait2, true, None, None)
+        );
+        assert_eq!(
+            t(ACK, FinWait2, LastAck),
+            (TimeWait, Closed, true, Some(Color::Blue), None)
+        );
+        assert_eq!(
+            t(ACK, CloseWait, FinWait2),
+            (CloseWait, FinWait2, false, None, None)
+        );
+        assert_eq!(
+            t(ACK, SynSent, LastAck),
+            (SynSent, Closed, true, None, None)
+        );
     }
 
     #[test]
     fn spec_4_5_fin_ack() {
-        assert_eq!(t(FIN | ACK, Established, Established), (FinWait1, Established, true, None, None));
-        assert_eq!(t(FIN | ACK, Established, FinWait1), (LastAck, FinWait2, true, None, None));
-        assert_eq!(t(FIN | ACK, CloseWait, FinWait2), (LastAck, FinWait2, true, None, None));
-        assert_eq!(t(FIN | ACK, SynRecv, Established), (FinWait1, Established, true, None, None));
+        assert_eq!(
+            t(FIN | ACK, Established, Established),
+            (FinWait1, Established, true, None, None)
+        );
+        assert_eq!(
+            t(FIN | ACK, Established, FinWait1),
+            (LastAck, FinWait2, true, None, None)
+        );
+        assert_eq!(
+            t(FIN | ACK, CloseWait, FinWait2),
+            (LastAck, FinWait2, true, None, None)
+        );
+        assert_eq!(
+            t(FIN | ACK, SynRecv, Established),
+            (FinWait1, Established, true, None, None)
+        );
         // Established sender, receiver neither established nor FIN_WAIT1: no change for the
         // sender; the receiver rule decides.
-        assert_eq!(t(FIN | ACK, Established, FinWait2), (Established, FinWait2, false, None, None));
-        assert_eq!(t(FIN | ACK, FinWait1, Established), (FinWait1, Established, true, Some(Color::Red), None));
-        assert_eq!(t(FIN | ACK, CloseWait, Closed), (LastAck, Closed, true, Some(Color::Red), None));
+        assert_eq!(
+            t(FIN | ACK, Established, FinWait2),
+            (Established, FinWait2, false, None, None)
+        );
+        assert_eq!(
+            t(FIN | ACK, FinWait1, Established),
+            (FinWait1, Established, true, Some(Color::Red), None)
+        );
+        assert_eq!(
+            t(FIN | ACK, CloseWait, Closed),
+            (LastAck, Closed, true, Some(Color::Red), None)
+        );
     }
 
     #[test]
     fn spec_4_5_bare_fin_falls_through_to_red() {
-        assert_eq!(t(FIN, Established, Established), (FinWait1, Established, true, None, None));
-        assert_eq!(t(FIN, CloseWait, FinWait2), (LastAck, TimeWait, true, Some(Color::Red), None));
-        assert_eq!(t(FIN, SynSent, SynRecv), (SynSent, SynRecv, true, Some(Color::Red), None));
+        assert_eq!(
+            t(FIN, Established, Established),
+            (FinWait1, Established, true, None, None)
+        );
+        assert_eq!(
+            t(FIN, CloseWait, FinWait2),
+            (LastAck, TimeWait, true, Some(Color::Red), None)
+        );
+        assert_eq!(
+            t(FIN, SynSent, SynRecv),
+            (SynSent, SynRecv, true, Some(Color::Red), None)
+        );
     }
 
     #[test]
     fn spec_4_5_rst_kinds() {
-        assert_eq!(t(RST | ACK, Established, Established), (Closed, Closed, true, Some(Color::Red), Some(Rst::Break)));
-        assert_eq!(t(RST, SynRecv, SynSent), (Closed, Closed, true, Some(Color::Red), Some(Rst::Break)));
-        for (s, r) in [(CloseWait, FinWait1), (CloseWait, FinWait2), (FinWait1, CloseWait), (FinWait2, CloseWait)] {
+        assert_eq!(
+            t(RST | ACK, Established, Established),
+            (Closed, Closed, true, Some(Color::Red), Some(Rst::Break))
+        );
+        assert_eq!(
+            t(RST, SynRecv, SynSent),
+            (Closed, Closed, true, Some(Color::Red), Some(Rst::Break))
+        );
+        for (s, r) in [
+            (CloseWait, FinWait1),
+            (CloseWait, FinWait2),
+            (FinWait1, CloseWait),
+            (FinWait2, CloseWait),
+        ] {
             assert_eq!(t(RST, s, r).4, Some(Rst::ClosePhase), "{s:?} {r:?}");
         }
         assert_eq!(t(RST, LastAck, FinWait2).4, Some(Rst::Break));
@@ -285,8 +373,18 @@ mod tests {
 
     #[test]
     fn spec_4_5_other_flag_combinations_are_red_without_change() {
-        for flags in [0, SYN | FIN, SYN | RST, FIN | RST, SYN | FIN | ACK, RST | SYN | ACK] {
-            assert_eq!(t(flags, Established, Established), (Established, Established, true, Some(Color::Red), None));
+        for flags in [
+            0,
+            SYN | FIN,
+            SYN | RST,
+            FIN | RST,
+            SYN | FIN | ACK,
+            RST | SYN | ACK,
+        ] {
+            assert_eq!(
+                t(flags, Established, Established),
+                (Established, Established, true, Some(Color::Red), None)
+            );
         }
     }
 }

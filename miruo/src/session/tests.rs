@@ -53,13 +53,21 @@ struct Conn {
 
 impl Conn {
     fn new(port: u16) -> Conn {
-        Conn { port, opts: Vec::new(), fragment: false }
+        Conn {
+            port,
+            opts: Vec::new(),
+            fragment: false,
+        }
     }
 
     /// A packet at `ms` milliseconds; `to_server` gives the direction.
     fn pkt(&self, ms: i64, to_server: bool, flags: u8, seq: u32, ack: u32, len: u32) -> Packet<'_> {
         let (c, s) = (IpAddr::V4(CLIENT), IpAddr::V4(SERVER));
-        let (src, dst, sport, dport) = if to_server { (c, s, self.port, 80) } else { (s, c, 80, self.port) };
+        let (src, dst, sport, dport) = if to_server {
+            (c, s, self.port, 80)
+        } else {
+            (s, c, 80, self.port)
+        };
         Packet {
             ts_us: 1_700_000_000_000_000 + ms * 1000,
             wire_len: len,
@@ -88,7 +96,10 @@ fn run(cfg: Config, packets: &[Packet<'_>]) -> (Recorder, Tracker) {
 }
 
 fn all() -> Config {
-    Config { all: true, ..Config::default() }
+    Config {
+        all: true,
+        ..Config::default()
+    }
 }
 
 /// Handshake, one request/response, client closes first (spec §4.5 left column).
@@ -109,7 +120,10 @@ fn client_close(c: &Conn, t0: i64) -> Vec<Packet<'_>> {
 fn spec_4_6_client_close_ends_the_session_shown_only_with_all() {
     let c = Conn::new(1000);
     let (r, t) = run(Config::default(), &client_close(&c, 0));
-    assert!(r.ended.is_empty(), "a normal session is not shown by default");
+    assert!(
+        r.ended.is_empty(),
+        "a normal session is not shown by default"
+    );
     assert_eq!(t.stats().active_sessions, 0);
     assert_eq!(t.stats().total_sessions, 1);
 
@@ -119,12 +133,24 @@ fn spec_4_6_client_close_ends_the_session_shown_only_with_all() {
     assert_eq!(e.end, End::Closed);
     assert_eq!(e.states, [SideState::TimeWait, SideState::Closed]);
     // spec §6.2: 8 packets, bytes without the SYN.
-    assert_eq!((e.total_segments, e.total_bytes), (8, 74 + 66 + 100 + 66 + 66 + 66 + 66));
+    assert_eq!(
+        (e.total_segments, e.total_bytes),
+        (8, 74 + 66 + 100 + 66 + 66 + 66 + 66)
+    );
     // Handshake yellow, data not shown, FINs shown, final ACK blue.
     let colors: Vec<_> = e.segments.iter().map(|s| s.2).collect();
     assert_eq!(
         colors,
-        [Some(Color::Yellow), Some(Color::Yellow), Some(Color::Yellow), None, None, None, None, Some(Color::Blue)]
+        [
+            Some(Color::Yellow),
+            Some(Color::Yellow),
+            Some(Color::Yellow),
+            None,
+            None,
+            None,
+            None,
+            Some(Color::Blue)
+        ]
     );
     let shown: Vec<_> = e.segments.iter().map(|s| s.1).collect();
     assert_eq!(shown, [true, true, true, false, false, true, true, true]);
@@ -152,7 +178,13 @@ fn spec_4_5_server_close_first_with_separate_ack() {
 fn spec_4_2_only_a_syn_creates_sessions_and_ecn_syns_do_f6() {
     let c = Conn::new(1002);
     // A SYN/ACK or data without a SYN: nothing tracked.
-    let (_, t) = run(all(), &[c.pkt(0, false, SYN | ACK, 1, 2, 74), c.pkt(1, true, ACK, 2, 2, 66)]);
+    let (_, t) = run(
+        all(),
+        &[
+            c.pkt(0, false, SYN | ACK, 1, 2, 74),
+            c.pkt(1, true, ACK, 2, 2, 66),
+        ],
+    );
     assert_eq!(t.stats().total_sessions, 0);
     // ECE|CWR|SYN (0xC2) creates a session (F6).
     let (_, t) = run(all(), &[c.pkt(0, true, 0xc0 | SYN, 1, 0, 74)]);
@@ -179,9 +211,23 @@ fn spec_4_3_duplicate_syn_destroys_and_flags_the_new_session() {
     assert_eq!((t.stats().error, t.stats().lookup), (1, 2));
 
     // -q: the replacement is not flagged; -qq: the destroyed one is not shown either.
-    let (r, _) = run(Config { quiet: 1, rst_mode: 0, ..Config::default() }, &p);
+    let (r, _) = run(
+        Config {
+            quiet: 1,
+            rst_mode: 0,
+            ..Config::default()
+        },
+        &p,
+    );
     assert_eq!(r.ended.len(), 1);
-    let (r, t) = run(Config { quiet: 2, rst_mode: 0, ..Config::default() }, &p);
+    let (r, t) = run(
+        Config {
+            quiet: 2,
+            rst_mode: 0,
+            ..Config::default()
+        },
+        &p,
+    );
     assert!(r.ended.is_empty());
     assert_eq!(t.stats().error, 1);
 }
@@ -189,7 +235,13 @@ fn spec_4_3_duplicate_syn_destroys_and_flags_the_new_session() {
 #[test]
 fn spec_4_3_the_same_syn_again_is_a_retransmission_not_a_duplicate() {
     let c = Conn::new(1004);
-    let (r, t) = run(Config::default(), &[c.pkt(0, true, SYN, 7, 0, 74), c.pkt(1000, true, SYN, 7, 0, 74)]);
+    let (r, t) = run(
+        Config::default(),
+        &[
+            c.pkt(0, true, SYN, 7, 0, 74),
+            c.pkt(1000, true, SYN, 7, 0, 74),
+        ],
+    );
     assert_eq!(t.stats().error, 0);
     assert!(r.ended.is_empty());
     assert_eq!(t.stats().retransmit, 1);
@@ -200,7 +252,13 @@ fn spec_5_2_long_connect_is_strictly_greater() {
     let c = Conn::new(1005);
     // client_close lasts 7 ms.
     for (threshold, shown) in [(6, true), (7, false)] {
-        let (r, t) = run(Config { long_connect_ms: threshold, ..Config::default() }, &client_close(&c, 0));
+        let (r, t) = run(
+            Config {
+                long_connect_ms: threshold,
+                ..Config::default()
+            },
+            &client_close(&c, 0),
+        );
         assert_eq!(r.ended.len() == 1, shown, "-T{threshold}");
         assert_eq!(t.stats().long_connect, u64::from(shown));
     }
@@ -213,13 +271,28 @@ fn spec_5_3_long_delay_marks_both_sides_of_the_gap() {
     for q in &mut p[4..] {
         q.ts_us += 3_000_000;
     }
-    let (r, t) = run(Config { long_delay_ms: 2000, ..Config::default() }, &p);
+    let (r, t) = run(
+        Config {
+            long_delay_ms: 2000,
+            ..Config::default()
+        },
+        &p,
+    );
     assert_eq!(r.ended.len(), 1);
     let segs = &r.ended[0].segments;
-    assert!(segs[3].1 && segs[3].2.is_none(), "the segment before the gap is shown, uncoloured");
+    assert!(
+        segs[3].1 && segs[3].2.is_none(),
+        "the segment before the gap is shown, uncoloured"
+    );
     assert_eq!(segs[4].2, Some(Color::Red));
     assert_eq!(t.stats().long_delay, 1);
-    let (r, _) = run(Config { long_delay_ms: 3001, ..Config::default() }, &p);
+    let (r, _) = run(
+        Config {
+            long_delay_ms: 3001,
+            ..Config::default()
+        },
+        &p,
+    );
     assert!(r.ended.is_empty());
 }
 
@@ -257,7 +330,11 @@ fn spec_5_4_slow_repeats_are_retransmissions_coloured_green_cyan_red() {
     let mut c2 = Conn::new(1009);
     c2.opts = TS_OPT.to_vec();
     let mut p = with_repeat(&c2, 1000);
-    let other = Conn { port: 1009, opts: vec![1, 1, 8, 10, 0, 0, 0, 2, 0, 0, 0, 0], fragment: false };
+    let other = Conn {
+        port: 1009,
+        opts: vec![1, 1, 8, 10, 0, 0, 0, 2, 0, 0, 0, 0],
+        fragment: false,
+    };
     p[5] = other.pkt(1003, true, ACK | PSH, 101, 501, 100);
     let (r, _) = run(Config::default(), &p);
     assert_eq!(r.ended[0].segments[5].2, Some(Color::Magenta));
@@ -266,9 +343,21 @@ fn spec_5_4_slow_repeats_are_retransmissions_coloured_green_cyan_red() {
 #[test]
 fn spec_5_4_r0_ignores_and_negative_r_reports_every_repeat() {
     let c = Conn::new(1010);
-    let (r, _) = run(Config { retransmit_ms: 0, ..Config::default() }, &with_repeat(&c, 5000));
+    let (r, _) = run(
+        Config {
+            retransmit_ms: 0,
+            ..Config::default()
+        },
+        &with_repeat(&c, 5000),
+    );
     assert!(r.ended.is_empty());
-    let (r, _) = run(Config { retransmit_ms: -1, ..Config::default() }, &with_repeat(&c, 0));
+    let (r, _) = run(
+        Config {
+            retransmit_ms: -1,
+            ..Config::default()
+        },
+        &with_repeat(&c, 0),
+    );
     assert_eq!(r.ended.len(), 1);
 }
 
@@ -277,10 +366,26 @@ fn spec_5_5_syn_repeats_follow_s_not_r() {
     let c = Conn::new(1011);
     let mut p = client_close(&c, 0);
     p.insert(1, c.pkt(0, true, SYN, 100, 0, 74));
-    let (r, _) = run(Config { retransmit_ms: 0, ..Config::default() }, &p);
-    assert_eq!(r.ended.len(), 1, "-S1: detected even 0 ms later and with -r0");
+    let (r, _) = run(
+        Config {
+            retransmit_ms: 0,
+            ..Config::default()
+        },
+        &p,
+    );
+    assert_eq!(
+        r.ended.len(),
+        1,
+        "-S1: detected even 0 ms later and with -r0"
+    );
     assert_eq!(r.ended[0].segments[1].2, Some(Color::Red));
-    let (r, t) = run(Config { syn_retransmit: false, ..Config::default() }, &p);
+    let (r, t) = run(
+        Config {
+            syn_retransmit: false,
+            ..Config::default()
+        },
+        &p,
+    );
     assert!(r.ended.is_empty());
     assert_eq!(t.stats().retransmit, 0);
 }
@@ -299,7 +404,10 @@ fn rst_after(c: &Conn, fin_first: bool) -> Vec<Packet<'_>> {
 fn spec_5_6_rst_modes() {
     let c = Conn::new(1012);
     for (mode, break_shown, close_shown) in [(0, false, false), (1, true, false), (2, true, true)] {
-        let cfg = Config { rst_mode: mode, ..Config::default() };
+        let cfg = Config {
+            rst_mode: mode,
+            ..Config::default()
+        };
         let (r, t) = run(cfg.clone(), &rst_after(&c, false));
         assert_eq!(r.ended.len() == 1, break_shown, "-R{mode} break RST");
         assert_eq!(t.stats().rst, 1);
@@ -313,20 +421,35 @@ fn f4_rst0_keeps_an_earlier_flag() {
     let c = Conn::new(1013);
     let mut p = with_repeat(&c, 1000)[..6].to_vec();
     p.push(c.pkt(2000, false, RST | ACK, 501, 135, 54));
-    let (r, _) = run(Config { rst_mode: 0, ..Config::default() }, &p);
+    let (r, _) = run(
+        Config {
+            rst_mode: 0,
+            ..Config::default()
+        },
+        &p,
+    );
     assert_eq!(r.ended.len(), 1);
 }
 
 #[test]
 fn spec_5_7_first_fragments_are_flagged_unless_f0() {
     let c = Conn::new(1014);
-    let fragmented = Conn { fragment: true, ..Conn::new(1014) };
+    let fragmented = Conn {
+        fragment: true,
+        ..Conn::new(1014)
+    };
     let mut p = client_close(&c, 0);
     p[3] = fragmented.pkt(3, true, ACK | PSH, 101, 501, 100);
     let (r, t) = run(Config::default(), &p);
     assert_eq!(r.ended[0].segments[3].2, Some(Color::Red));
     assert_eq!(t.stats().fragment, 1);
-    let (r, t) = run(Config { fragment: false, ..Config::default() }, &p);
+    let (r, t) = run(
+        Config {
+            fragment: false,
+            ..Config::default()
+        },
+        &p,
+    );
     assert!(r.ended.is_empty());
     assert_eq!(t.stats().fragment, 0);
 }
@@ -334,7 +457,11 @@ fn spec_5_7_first_fragments_are_flagged_unless_f0() {
 #[test]
 fn spec_5_9_context_marks_before_and_after() {
     let c = Conn::new(1015);
-    let mut p = vec![c.pkt(0, true, SYN, 1, 0, 74), c.pkt(1, false, SYN | ACK, 9, 2, 74), c.pkt(2, true, ACK, 2, 10, 66)];
+    let mut p = vec![
+        c.pkt(0, true, SYN, 1, 0, 74),
+        c.pkt(1, false, SYN | ACK, 9, 2, 74),
+        c.pkt(2, true, ACK, 2, 10, 66),
+    ];
     for i in 0..10u32 {
         p.push(c.pkt(3 + i64::from(i), true, ACK | PSH, 2 + i * 10, 10, 76));
     }
@@ -342,13 +469,25 @@ fn spec_5_9_context_marks_before_and_after() {
     for q in &mut p[8..] {
         q.ts_us += 5_000_000;
     }
-    let (r, t) = run(Config { long_delay_ms: 1000, context: 2, ..Config::default() }, &p);
+    let (r, t) = run(
+        Config {
+            long_delay_ms: 1000,
+            context: 2,
+            ..Config::default()
+        },
+        &p,
+    );
     assert_eq!(t.stats().long_delay, 1);
     // Still open at the end: nothing shown until finish (F9).
     assert!(r.ended.is_empty());
     let mut r = Recorder::default();
     t.finish(&mut r);
-    let shown: Vec<u64> = r.ended[0].segments.iter().filter(|s| s.1).map(|s| s.0).collect();
+    let shown: Vec<u64> = r.ended[0]
+        .segments
+        .iter()
+        .filter(|s| s.1)
+        .map(|s| s.0)
+        .collect();
     // 0-2 handshake (shown, so 3 and 4 follow as its context), 7 = gap predecessor, 8 flagged;
     // context 6 (and 7) before, 9 and 10 after.
     assert_eq!(shown, [0, 1, 2, 3, 4, 6, 7, 8, 9, 10]);
@@ -359,19 +498,43 @@ fn spec_5_9_context_marks_before_and_after() {
 fn spec_4_9_limits_count_drops_once_f3() {
     let (a, b) = (Conn::new(2000), Conn::new(2001));
     let p = [a.pkt(0, true, SYN, 1, 0, 74), b.pkt(1, true, SYN, 1, 0, 74)];
-    let (_, t) = run(Config { session_limit: 1, ..Config::default() }, &p);
+    let (_, t) = run(
+        Config {
+            session_limit: 1,
+            ..Config::default()
+        },
+        &p,
+    );
     assert_eq!((t.stats().total_sessions, t.stats().drop_session), (1, 1));
 
-    let (r, t) = run(Config { segment_limit: 3, all: true, ..Config::default() }, &client_close(&a, 0));
-    assert_eq!(t.stats().drop_segment, 4, "8 packets: SYN + 3 stored + 4 refused");
+    let (r, t) = run(
+        Config {
+            segment_limit: 3,
+            all: true,
+            ..Config::default()
+        },
+        &client_close(&a, 0),
+    );
+    assert_eq!(
+        t.stats().drop_segment,
+        4,
+        "8 packets: SYN + 3 stored + 4 refused"
+    );
     assert_eq!(t.stats().active_segments, 3);
-    assert!(r.ended.is_empty(), "its FINs were refused, so it never closes");
+    assert!(
+        r.ended.is_empty(),
+        "its FINs were refused, so it never closes"
+    );
 }
 
 #[test]
 fn spec_4_9_pruning_keeps_marked_segments_and_bounds_storage() {
     let c = Conn::new(2002);
-    let mut p = vec![c.pkt(0, true, SYN, 1, 0, 74), c.pkt(1, false, SYN | ACK, 9, 2, 74), c.pkt(2, true, ACK, 2, 10, 66)];
+    let mut p = vec![
+        c.pkt(0, true, SYN, 1, 0, 74),
+        c.pkt(1, false, SYN | ACK, 9, 2, 74),
+        c.pkt(2, true, ACK, 2, 10, 66),
+    ];
     for i in 0..5000u32 {
         p.push(c.pkt(3, true, ACK | PSH, 2 + i * 100, 10, 166));
     }
@@ -380,7 +543,10 @@ fn spec_4_9_pruning_keeps_marked_segments_and_bounds_storage() {
     assert!(t.stats().active_segments < 2048);
     let session = t.sessions.values().next().expect("open");
     assert_eq!(session.total_segments, 5003);
-    assert!(session.segments[..3].iter().all(|s| s.mark), "the handshake is never pruned");
+    assert!(
+        session.segments[..3].iter().all(|s| s.mark),
+        "the handshake is never pruned"
+    );
     // The index of first copies forgets pruned segments.
     assert_eq!(t.originals.len(), session.segments.len());
 }
@@ -401,7 +567,14 @@ fn f9_timeouts_follow_capture_time() {
     assert_eq!(r.ended.len(), 1);
     assert_eq!(r.ended[0].id, 1);
     assert!(matches!(r.ended[0].end, End::Timeout { .. }));
-    assert_eq!((t.stats().timeout, t.stats().lookup, t.stats().active_sessions), (1, 1, 1));
+    assert_eq!(
+        (
+            t.stats().timeout,
+            t.stats().lookup,
+            t.stats().active_sessions
+        ),
+        (1, 1, 1)
+    );
     let mut t = t;
     let mut r = Recorder::default();
     t.idle(p[5].ts_us + 900_000_000, &mut r);
@@ -418,7 +591,13 @@ fn f8_ids_do_not_wrap() {
     for i in 0..70_000u32 {
         p.push(c.pkt(1, true, ACK | PSH, 2 + i, 10, 70));
     }
-    let (_, t) = run(Config { segment_limit: 0, ..Config::default() }, &p);
+    let (_, t) = run(
+        Config {
+            segment_limit: 0,
+            ..Config::default()
+        },
+        &p,
+    );
     let session = t.sessions.values().next().expect("open");
     assert_eq!(session.segments.last().map(|s| s.id), Some(70_000));
 }
@@ -430,7 +609,16 @@ fn spec_6_5_live_reports_each_segment_once_f15() {
     for q in &mut p[4..] {
         q.ts_us += 3_000_000;
     }
-    let (r, _) = run(Config { live: true, all: true, long_delay_ms: 1000, context: 3, ..Config::default() }, &p);
+    let (r, _) = run(
+        Config {
+            live: true,
+            all: true,
+            long_delay_ms: 1000,
+            context: 3,
+            ..Config::default()
+        },
+        &p,
+    );
     let ids: Vec<u64> = r.live.iter().map(|x| x.1).collect();
     assert_eq!(ids, [0, 1, 2, 3, 4, 5, 6, 7]);
 }
@@ -445,8 +633,16 @@ fn memory_per_segment_and_session_stays_as_documented() {
         std::mem::size_of::<(RetransKey, u64)>(),
         std::mem::size_of::<(FlowKey, Session)>()
     );
-    assert!(std::mem::size_of::<Segment>() <= 104, "Segment is {} bytes", std::mem::size_of::<Segment>());
-    assert!(std::mem::size_of::<Session>() <= 160, "Session is {} bytes", std::mem::size_of::<Session>());
+    assert!(
+        std::mem::size_of::<Segment>() <= 104,
+        "Segment is {} bytes",
+        std::mem::size_of::<Segment>()
+    );
+    assert!(
+        std::mem::size_of::<Session>() <= 160,
+        "Session is {} bytes",
+        std::mem::size_of::<Session>()
+    );
     assert!(std::mem::size_of::<(RetransKey, u64)>() <= 32);
     assert!(std::mem::size_of::<(FlowKey, Session)>() <= 208);
 }

@@ -4,8 +4,8 @@
 
 use super::{Frame, LinkType, Next, Source, SourceStats};
 use anyhow::{Context, Result, anyhow, bail};
-use pcap_file::pcap::PcapReader;
 use pcap_file::Endianness;
+use pcap_file::pcap::PcapReader;
 use pcap_file::pcapng::PcapNgReader;
 use std::borrow::Cow;
 use std::io::{Cursor, Read};
@@ -76,15 +76,23 @@ impl FileSource {
         let input: Input = Box::new(Cursor::new(magic).chain(input));
         let name = path.to_string();
         if PCAP_MAGICS.contains(&magic) {
-            let reader = PcapReader::new(input).map_err(|e| anyhow!("{path}: bad pcap file header: {e}"))?;
+            let reader =
+                PcapReader::new(input).map_err(|e| anyhow!("{path}: bad pcap file header: {e}"))?;
             let header = reader.header();
             // libpcap's checks: only version 2.x exists, and the reserved bits of the
             // link-type field must be zero (the FCS bits above them are allowed).
             if header.version_major != 2 {
-                bail!("{path}: pcap version {}.{} is not supported (only 2.x exists)", header.version_major, header.version_minor);
+                bail!(
+                    "{path}: pcap version {}.{} is not supported (only 2.x exists)",
+                    header.version_major,
+                    header.version_minor
+                );
             }
             if u32::from(header.datalink) & LINKTYPE_RESERVED != 0 {
-                bail!("{path}: corrupt pcap header: reserved bits of the link-type field are set ({:#010x})", u32::from(header.datalink));
+                bail!(
+                    "{path}: corrupt pcap header: reserved bits of the link-type field are set ({:#010x})",
+                    u32::from(header.datalink)
+                );
             }
             return Ok(FileSource {
                 link: LinkType(u32::from(header.datalink) & LINKTYPE_MASK),
@@ -96,23 +104,42 @@ impl FileSource {
             });
         }
         if magic == PCAPNG_MAGIC {
-            let reader = PcapNgReader::new(input).map_err(|e| anyhow!("{path}: bad pcapng section header: {e}"))?;
-            let mut source = FileSource { link: LinkType(u32::MAX), snaplen: 0, format: Format::PcapNg(reader), name, frames: 0, spill: Vec::new() };
+            let reader = PcapNgReader::new(input)
+                .map_err(|e| anyhow!("{path}: bad pcapng section header: {e}"))?;
+            let mut source = FileSource {
+                link: LinkType(u32::MAX),
+                snaplen: 0,
+                format: Format::PcapNg(reader),
+                name,
+                frames: 0,
+                spill: Vec::new(),
+            };
             source.read_first_interface()?;
             return Ok(source);
         }
-        bail!("{path}: not a pcap or pcapng file (unknown magic number {:02x}{:02x}{:02x}{:02x})", magic[0], magic[1], magic[2], magic[3])
+        bail!(
+            "{path}: not a pcap or pcapng file (unknown magic number {:02x}{:02x}{:02x}{:02x})",
+            magic[0],
+            magic[1],
+            magic[2],
+            magic[3]
+        )
     }
 
     /// pcapng: skips blocks until the first interface description; a file without any is
     /// reported as having no packets.
     fn read_first_interface(&mut self) -> Result<()> {
-        let Format::PcapNg(reader) = &mut self.format else { return Ok(()) };
+        let Format::PcapNg(reader) = &mut self.format else {
+            return Ok(());
+        };
         while reader.interfaces().is_empty() {
             match reader.next_block() {
                 None => break,
                 Some(Ok(_)) => {}
-                Some(Err(e)) => bail!("{}: corrupt pcapng before the first interface: {e}", self.name),
+                Some(Err(e)) => bail!(
+                    "{}: corrupt pcapng before the first interface: {e}",
+                    self.name
+                ),
             }
         }
         if let Some(idb) = reader.interfaces().first() {
@@ -123,11 +150,12 @@ impl FileSource {
         }
         Ok(())
     }
-
 }
 
 fn damaged(name: &str, frames: u64, what: impl std::fmt::Display) -> anyhow::Error {
-    anyhow!("{name}: capture file damaged after {frames} packets: {what}; everything before it was processed")
+    anyhow!(
+        "{name}: capture file damaged after {frames} packets: {what}; everything before it was processed"
+    )
 }
 
 /// The link type is the low 16 bits of the header field; the others carry the FCS length
@@ -156,7 +184,11 @@ impl PcapNgPacket {
     fn parse(kind: u32, body: &[u8], order: Endianness) -> Option<Result<PcapNgPacket, ()>> {
         let word = |at: usize| -> Result<u32, ()> {
             let b: [u8; 4] = body.get(at..at + 4).ok_or(())?.try_into().map_err(|_| ())?;
-            Ok(if order.is_little() { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
+            Ok(if order.is_little() {
+                u32::from_le_bytes(b)
+            } else {
+                u32::from_be_bytes(b)
+            })
         };
         let packet = |interface: Result<u32, ()>, header: usize| -> Result<PcapNgPacket, ()> {
             let (caplen, wire_len) = (word(header - 8)? as usize, word(header - 4)?);
@@ -164,12 +196,23 @@ impl PcapNgPacket {
             if data.end > body.len() {
                 return Err(());
             }
-            Ok(PcapNgPacket { interface: interface?, ts: Some((word(header - 16)?, word(header - 12)?)), wire_len, data })
+            Ok(PcapNgPacket {
+                interface: interface?,
+                ts: Some((word(header - 16)?, word(header - 12)?)),
+                wire_len,
+                data,
+            })
         };
         Some(match kind {
             PCAPNG_ENHANCED_PACKET => packet(word(0), 20),
             PCAPNG_PACKET => {
-                let id = word(0).map(|w| if order.is_little() { w & 0xffff } else { w >> 16 });
+                let id = word(0).map(|w| {
+                    if order.is_little() {
+                        w & 0xffff
+                    } else {
+                        w >> 16
+                    }
+                });
                 packet(id, 20)
             }
             PCAPNG_SIMPLE_PACKET => word(0).map(|wire_len| PcapNgPacket {
@@ -202,7 +245,10 @@ fn describe(e: &dyn std::error::Error) -> String {
         text = format!("{text}: {s}");
         source = s.source();
     }
-    if text.contains("UnexpectedEof") || text.contains("unexpected end of file") || text.ends_with("failed to fill whole buffer") {
+    if text.contains("UnexpectedEof")
+        || text.contains("unexpected end of file")
+        || text.ends_with("failed to fill whole buffer")
+    {
         text.push_str(" (file truncated?)");
     }
     text
@@ -218,7 +264,12 @@ impl Source for FileSource {
                     self.frames += 1;
                     let (ts, wire_len) = (p.timestamp(), p.orig_len());
                     let data = borrow_or_spill(p.into_data(), &mut self.spill);
-                    Ok(Next::Frame(Frame { ts_us: micros(ts), link: self.link, wire_len, data }))
+                    Ok(Next::Frame(Frame {
+                        ts_us: micros(ts),
+                        link: self.link,
+                        wire_len,
+                        data,
+                    }))
                 }
             },
             Format::PcapNg(reader) => {
@@ -230,20 +281,30 @@ impl Source for FileSource {
                     Some(Ok(b)) => b,
                     Some(Err(e)) => return Err(damaged(&self.name, self.frames, describe(&e))),
                 };
-                let Some(packet) = PcapNgPacket::parse(block.type_, &block.body, state.endianness()) else {
+                let Some(packet) =
+                    PcapNgPacket::parse(block.type_, &block.body, state.endianness())
+                else {
                     return Ok(Next::Metadata);
                 };
                 let Ok(packet) = packet else {
-                    return Err(damaged(&self.name, self.frames, "packet block shorter than its header or captured length"));
+                    return Err(damaged(
+                        &self.name,
+                        self.frames,
+                        "packet block shorter than its header or captured length",
+                    ));
                 };
                 let ts = match packet.ts {
-                    Some((high, low)) => state.decode_timestamp(packet.interface, high, low).unwrap_or(Duration::ZERO),
+                    Some((high, low)) => state
+                        .decode_timestamp(packet.interface, high, low)
+                        .unwrap_or(Duration::ZERO),
                     None => Duration::ZERO,
                 };
                 let link = state
                     .interfaces()
                     .get(packet.interface as usize)
-                    .map_or(LinkType(u32::MAX), |i| LinkType(u32::from(i.linktype) & LINKTYPE_MASK));
+                    .map_or(LinkType(u32::MAX), |i| {
+                        LinkType(u32::from(i.linktype) & LINKTYPE_MASK)
+                    });
                 let data = match block.body {
                     Cow::Borrowed(body) => &body[packet.data.clone()],
                     Cow::Owned(body) => {
@@ -253,7 +314,12 @@ impl Source for FileSource {
                 };
                 self.frames += 1;
                 let wire_len = packet.wire_len.max(data.len() as u32);
-                Ok(Next::Frame(Frame { ts_us: micros(ts), link, wire_len, data }))
+                Ok(Next::Frame(Frame {
+                    ts_us: micros(ts),
+                    link,
+                    wire_len,
+                    data,
+                }))
             }
         }
     }

@@ -5,9 +5,9 @@
 //! output and the replay of the same traffic are the same by construction.
 
 pub mod file;
-pub mod stdin;
 #[cfg(target_os = "linux")]
 pub mod live;
+pub mod stdin;
 
 /// Link-layer header type of a frame, as numbered in pcap/pcapng files (LINKTYPE_*).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -59,7 +59,9 @@ pub enum Next<'a> {
     Frame(Frame<'a>),
     /// Nothing arrived for a while (live sources only): the wall clock, in µs since the epoch,
     /// so that timeouts still fire on an idle link.
-    Idle { now_us: i64 },
+    Idle {
+        now_us: i64,
+    },
     /// No frame this time (a pcapng interface, statistics or name block, or a pipe that has
     /// nothing yet): call again.
     Metadata,
@@ -81,7 +83,11 @@ impl SourceStats {
     pub fn file(frames: u64) -> SourceStats {
         SourceStats {
             title: "libpcap Statistics",
-            lines: vec![("recv  ", frames.to_string()), ("drop  ", "0".into()), ("ifdrop", "0".into())],
+            lines: vec![
+                ("recv  ", frames.to_string()),
+                ("drop  ", "0".into()),
+                ("ifdrop", "0".into()),
+            ],
         }
     }
 }

@@ -42,17 +42,29 @@ impl StdinSource {
         let file = FileSource::from_reader("-", Box::new(std::io::stdin()))?;
         let (link, snaplen) = (file.link_type(), file.snaplen());
         let (tx, rx) = sync_channel(CHANNEL_FRAMES);
-        std::thread::Builder::new().name("stdin-reader".into()).spawn(move || read_all(file, tx))?;
-        Ok(StdinSource { rx, link, snaplen, frames: 0, current: None, ended: false })
+        std::thread::Builder::new()
+            .name("stdin-reader".into())
+            .spawn(move || read_all(file, tx))?;
+        Ok(StdinSource {
+            rx,
+            link,
+            snaplen,
+            frames: 0,
+            current: None,
+            ended: false,
+        })
     }
 }
 
 fn read_all(mut file: FileSource, tx: SyncSender<Msg>) {
     loop {
         let msg = match file.next() {
-            Ok(Next::Frame(f)) => {
-                Msg::Frame(OwnedFrame { ts_us: f.ts_us, link: f.link, wire_len: f.wire_len, data: f.data.to_vec() })
-            }
+            Ok(Next::Frame(f)) => Msg::Frame(OwnedFrame {
+                ts_us: f.ts_us,
+                link: f.link,
+                wire_len: f.wire_len,
+                data: f.data.to_vec(),
+            }),
             Ok(Next::Metadata | Next::Idle { .. }) => continue,
             Ok(Next::End) => Msg::End,
             Err(e) => Msg::Error(e),
@@ -74,7 +86,12 @@ impl Source for StdinSource {
             Ok(Msg::Frame(f)) => {
                 self.frames += 1;
                 let f = self.current.insert(f);
-                Ok(Next::Frame(Frame { ts_us: f.ts_us, link: f.link, wire_len: f.wire_len, data: &f.data }))
+                Ok(Next::Frame(Frame {
+                    ts_us: f.ts_us,
+                    link: f.link,
+                    wire_len: f.wire_len,
+                    data: &f.data,
+                }))
             }
             // No time passes for the tracker: a file's time comes from its packets only.
             Err(RecvTimeoutError::Timeout) => Ok(Next::Metadata),

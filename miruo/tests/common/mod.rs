@@ -12,7 +12,10 @@ pub fn shared_dir(test: &str) -> Option<PathBuf> {
     if dir.join("cases").is_dir() {
         return Some(dir);
     }
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{test}: ../shared is missing (it must exist in CI)");
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{test}: ../shared is missing (it must exist in CI)"
+    );
     eprintln!("{test}: skipped, ../shared (cases and corpus) is not beside the repository");
     None
 }
@@ -37,8 +40,9 @@ pub fn stderr(o: &Output) -> String {
 
 /// A field of the (last) statistics block on stderr.
 pub fn stat(o: &Output, field: &str) -> Option<String> {
-    stderr(o)
-        .lines()
-        .rev()
-        .find_map(|l| l.split_once(':').filter(|(k, _)| k.trim() == field).map(|(_, v)| v.trim().to_string()))
+    stderr(o).lines().rev().find_map(|l| {
+        l.split_once(':')
+            .filter(|(k, _)| k.trim() == field)
+            .map(|(_, v)| v.trim().to_string())
+    })
 }
