@@ -1,6 +1,6 @@
-//! `cargo xtask run -- ARGS`: build miruo in release mode and run it with ARGS. Live capture
-//! (`-i`) runs the set-up first when the eBPF toolchain is missing, and runs under sudo when
-//! not root. Without `-i` or `-f` it replays a capture of the project's own (`testdata/`).
+//! `cargo xtask run -- ARGS`: set up what is missing, build miruo in release mode and run it
+//! with ARGS — under sudo for live capture (`-i`) when not root. Without `-i` or `-f` it
+//! replays a capture of the project's own (`testdata/`).
 
 use crate::util::{run_cmd, workspace_root};
 use anyhow::Result;
@@ -14,25 +14,13 @@ fn wants(args: &[String], short: &str, long: &str) -> bool {
         .any(|a| a.starts_with(short) || a.starts_with(long) || a.starts_with(&long[1..]))
 }
 
-/// bpf-linker answers: the rest of the set-up comes with it (`cargo xtask setup` installs it
-/// last).
-fn ebpf_toolchain_ready() -> bool {
-    Command::new("bpf-linker")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 pub fn run(args: &[String]) -> Result<()> {
     let args: Vec<String> = args.iter().skip_while(|a| *a == "--").cloned().collect();
     let live = wants(&args, "-i", "--interface");
     let root = workspace_root();
-    if live && !ebpf_toolchain_ready() {
-        eprintln!(
-            "xtask run: live capture needs the eBPF toolchain; running `cargo xtask setup` first"
-        );
-        crate::setup::run(&[])?;
-    }
+    // Even a replay needs libpcap (the filter compiler) to build; the set-up checks each piece
+    // and only installs what is missing, so a prepared machine pays a second at most.
+    crate::setup::run(&[])?;
     run_cmd(Command::new("cargo").current_dir(&root).args([
         "build",
         "--release",
