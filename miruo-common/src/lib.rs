@@ -97,7 +97,8 @@ pub struct Record<const N: usize> {
 pub mod counter {
     /// Every frame a program ran on.
     pub const PACKETS: u32 = 0;
-    /// Frames recorded as TCP (including later fragments of TCP datagrams and unparsed ones).
+    /// TCP frames seen (including later fragments of TCP datagrams and unparsed ones), whether
+    /// then recorded, [`FILTERED`] or lost to a full ring.
     pub const TCP: u32 = 1;
     /// Records that end before the end of the TCP header.
     pub const TRUNCATED: u32 = 2;
@@ -105,11 +106,20 @@ pub mod counter {
     pub const RING_FULL: u32 = 3;
     /// Frames whose header chain the parser could not follow to the end.
     pub const UNPARSED: u32 = 4;
+    /// TCP frames not recorded because they fail the filter rules pushed into the kernel
+    /// ([`crate::Config::rules`]); they were passed on like every other frame.
+    pub const FILTERED: u32 = 5;
     /// Number of counters.
-    pub const COUNT: u32 = 5;
+    pub const COUNT: u32 = 6;
     /// Labels for the statistics block, by index.
-    pub const NAMES: [&str; COUNT as usize] =
-        ["packets", "tcp", "truncated", "ring_full", "unparsed"];
+    pub const NAMES: [&str; COUNT as usize] = [
+        "packets",
+        "tcp",
+        "truncated",
+        "ring_full",
+        "unparsed",
+        "filtered",
+    ];
 }
 
 /// Names of the maps and programs in the object, shared so the loader cannot drift. Program
@@ -139,6 +149,12 @@ pub struct Config {
     /// drains on its own timer. 0 wakes on every record.
     pub wakeup_bytes: u32,
     pub _reserved: u32,
+    /// The filter expression's kernel part: a conjunction of up to [`MAX_RULES`] terms, ended
+    /// by the first [`FilterRule::NONE`] (all `NONE`: everything is recorded). A TCP frame that
+    /// fails one of them is counted in [`counter::FILTERED`] and not recorded. User space still
+    /// runs the whole expression, so the rules only have to be implied by it: whatever they
+    /// reject, the expression must reject too.
+    pub rules: [FilterRule; MAX_RULES],
 }
 
 impl Config {
@@ -147,6 +163,60 @@ impl Config {
         payload: 0,
         wakeup_bytes: 64 << 10,
         _reserved: 0,
+        rules: [FilterRule::NONE; MAX_RULES],
+    };
+}
+
+/// Most filter rules the kernel programs evaluate per frame (a bound for the verifier).
+pub const MAX_RULES: usize = 8;
+
+/// [`FilterRule::kind`]: unused slot; ends the list.
+pub const RULE_NONE: u8 = 0;
+/// An address test: `(address & mask) == addr` for the family in `family` (`host` is a full
+/// mask, `net` its prefix or mask).
+pub const RULE_ADDR: u8 = 1;
+/// A TCP port test against `port`. A frame without ports (a later IP fragment, a TCP header
+/// beyond the copied bytes) passes it: user space decides.
+pub const RULE_PORT: u8 = 2;
+/// The frame's IP version is `family` (`ip`, `ip6`).
+pub const RULE_FAMILY: u8 = 3;
+
+/// [`FilterRule::dir`] bits: the source side may match, the destination side may match
+/// (both bits: either side, tcpdump's default).
+pub const RULE_SRC: u8 = 1;
+pub const RULE_DST: u8 = 2;
+
+/// One term of the pushed-down conjunction.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FilterRule {
+    /// `RULE_*`.
+    pub kind: u8,
+    /// `RULE_SRC` | `RULE_DST`.
+    pub dir: u8,
+    /// 4 or 6 (for `RULE_ADDR` and `RULE_FAMILY`).
+    pub family: u8,
+    pub _pad: u8,
+    /// For `RULE_PORT`, in host byte order.
+    pub port: u16,
+    pub _pad2: u16,
+    /// Address words exactly as they lie in the packet (network byte order, loaded natively),
+    /// already masked; IPv4 uses the first word and leaves the others (and their mask) zero,
+    /// so the kernel compares four words whatever the family.
+    pub addr: [u32; 4],
+    pub mask: [u32; 4],
+}
+
+impl FilterRule {
+    pub const NONE: FilterRule = FilterRule {
+        kind: RULE_NONE,
+        dir: 0,
+        family: 0,
+        _pad: 0,
+        port: 0,
+        _pad2: 0,
+        addr: [0; 4],
+        mask: [0; 4],
     };
 }
 
@@ -162,7 +232,10 @@ impl Default for Config {
 unsafe impl aya::Pod for Config {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for RecordHeader {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for FilterRule {}
 
 const _: () = assert!(core::mem::size_of::<RecordHeader>() == 24);
-const _: () = assert!(core::mem::size_of::<Config>() == 16);
+const _: () = assert!(core::mem::size_of::<FilterRule>() == 40);
+const _: () = assert!(core::mem::size_of::<Config>() == 16 + 40 * MAX_RULES);
 const _: () = assert!(SNAP_MAX <= u16::MAX as usize);

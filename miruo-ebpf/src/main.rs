@@ -24,6 +24,13 @@
 //!   record with `FLAG_TRUNCATED`;
 //! - on TC ingress the kernel has already moved a VLAN tag into skb metadata, so the bytes seen
 //!   there are untagged (tcpdump re-inserts the tag; we do not need it).
+//!
+//! Filter push-down: `Config::rules` (a conjunction of address, port and IP-version tests the
+//! loader derived from the filter expression) is evaluated once the TCP header is parsed. A
+//! frame that fails it is counted in `counter::FILTERED` and not recorded — and passed, like
+//! every frame. User space still runs the whole expression, so the rules only need to be
+//! implied by it: when unsure (a later fragment has no ports, an unparsed header chain has no
+//! known addresses) a rule passes and user space decides.
 #![no_std]
 #![no_main]
 
@@ -43,7 +50,8 @@ use aya_ebpf::{
 };
 use miruo_common::{
     Config, DIR_EGRESS, DIR_INGRESS, FLAG_LATER_FRAGMENT, FLAG_RAW_IP, FLAG_TRUNCATED,
-    FLAG_UNPARSED, RING_BYTES_DEFAULT, Record, RecordHeader, SNAP_MAX, counter,
+    FLAG_UNPARSED, MAX_RULES, RING_BYTES_DEFAULT, RULE_ADDR, RULE_DST, RULE_FAMILY, RULE_NONE,
+    RULE_PORT, RULE_SRC, Record, RecordHeader, SNAP_MAX, counter,
 };
 
 /// Written by the loader before the programs are loaded (`.rodata`): the verifier sees the
@@ -162,17 +170,27 @@ fn count(index: u32) {
     }
 }
 
+/// Where the IP header starts and which version it is: what the filter rules read.
+#[derive(Clone, Copy)]
+struct Ip {
+    l3: usize,
+    v6: bool,
+}
+
 /// What the parser found.
 enum Parsed {
     NotTcp,
     /// A TCP segment; `hdr_end` is the offset after the TCP header (may exceed the frame when
-    /// the frame is cut short).
+    /// the frame is cut short); `l4` where the TCP header starts.
     Tcp {
         hdr_end: usize,
+        ip: Ip,
+        l4: usize,
     },
     /// A fragment with a non-zero offset of a TCP datagram: IP headers only.
     LaterFragment {
         hdr_end: usize,
+        ip: Ip,
     },
     /// The header chain went on beyond what the parser follows.
     Unparsed,
@@ -195,6 +213,16 @@ impl Bytes<'_> {
     #[inline(always)]
     fn u16(&self, off: usize) -> Option<u16> {
         Some(u16::from_be_bytes([self.u8(off)?, self.u8(off + 1)?]))
+    }
+    /// Four bytes as they lie in the frame (the filter rules store addresses the same way).
+    #[inline(always)]
+    fn word(&self, off: usize) -> Option<u32> {
+        Some(u32::from_ne_bytes([
+            self.u8(off)?,
+            self.u8(off + 1)?,
+            self.u8(off + 2)?,
+            self.u8(off + 3)?,
+        ]))
     }
 }
 
@@ -229,29 +257,38 @@ fn capture<const RAW: bool, F: FrameBytes>(frame: &F, ifindex: u32, direction: u
     } else {
         parse_ethernet(&bytes, cut)
     };
-    let (hdr_end, mut flags) = match parsed {
+    let (hdr_end, mut flags, at) = match parsed {
         Parsed::NotTcp => return,
-        Parsed::Tcp { hdr_end } => (hdr_end, 0),
-        Parsed::LaterFragment { hdr_end } => (hdr_end, FLAG_LATER_FRAGMENT),
+        Parsed::Tcp { hdr_end, ip, l4 } => (hdr_end, 0, Some((ip, Some(l4)))),
+        Parsed::LaterFragment { hdr_end, ip } => (hdr_end, FLAG_LATER_FRAGMENT, Some((ip, None))),
         Parsed::Unparsed => {
             count(counter::UNPARSED);
-            (SNAP_MAX, FLAG_UNPARSED)
+            (SNAP_MAX, FLAG_UNPARSED, None)
         }
     };
     count(counter::TCP);
+    // An unparsed chain has no known addresses: recorded, user space decides.
+    if let Some((ip, l4)) = at
+        && !passes_rules(&bytes, ip, l4)
+    {
+        count(counter::FILTERED);
+        return;
+    }
     if RAW {
         flags |= FLAG_RAW_IP;
     }
 
-    // SAFETY: CONFIG is a read-only global the loader filled in; volatile so the compiler does
-    // not fold in the default values.
-    let cfg = unsafe { core::ptr::read_volatile(&CONFIG) };
-    let snaplen = if cfg.snaplen == 0 || cfg.snaplen as usize > SNAP_MAX {
+    // Field by field rather than the whole (336-byte) struct, which would not fit the BPF stack
+    // next to everything else.
+    let snap = cfg_u32(&raw const CONFIG.snaplen);
+    let payload = cfg_u32(&raw const CONFIG.payload);
+    let wakeup_bytes = cfg_u32(&raw const CONFIG.wakeup_bytes);
+    let snaplen = if snap == 0 || snap as usize > SNAP_MAX {
         SNAP_MAX
     } else {
-        cfg.snaplen as usize
+        snap as usize
     };
-    let mut cap = hdr_end.saturating_add(cfg.payload as usize);
+    let mut cap = hdr_end.saturating_add(payload as usize);
     if cap > snaplen {
         cap = snaplen;
     }
@@ -281,7 +318,7 @@ fn capture<const RAW: bool, F: FrameBytes>(frame: &F, ifindex: u32, direction: u
         },
         _reserved: 0,
     };
-    let wakeup = cfg.wakeup_bytes as u64;
+    let wakeup = wakeup_bytes as u64;
     // One code path per record class: bpf_ringbuf_reserve needs a constant size.
     if cap <= 96 {
         emit::<96, F>(frame, header, cap, wakeup);
@@ -290,6 +327,110 @@ fn capture<const RAW: bool, F: FrameBytes>(frame: &F, ifindex: u32, direction: u
     } else {
         emit::<SNAP_MAX, F>(frame, header, cap, wakeup);
     }
+}
+
+/// Reads a configuration value. Volatile so the compiler does not fold in the defaults the
+/// object was built with; the verifier still sees a constant (`.rodata` is frozen), which
+/// prunes the code of unused rules.
+#[inline(always)]
+fn cfg_u32(p: *const u32) -> u32 {
+    // SAFETY: p points into CONFIG, a read-only global the loader filled in.
+    unsafe { core::ptr::read_volatile(p) }
+}
+
+#[inline(always)]
+fn cfg_u16(p: *const u16) -> u16 {
+    // SAFETY: as for cfg_u32.
+    unsafe { core::ptr::read_volatile(p) }
+}
+
+#[inline(always)]
+fn cfg_u8(p: *const u8) -> u8 {
+    // SAFETY: as for cfg_u32.
+    unsafe { core::ptr::read_volatile(p) }
+}
+
+/// Whether the frame passes every pushed-down filter rule (`Config::rules`, up to the first
+/// `RULE_NONE`). `l4`: where the TCP header starts, `None` for a later fragment. Fields that
+/// are not in the copied bytes make a rule pass (user space, with the whole expression,
+/// decides then).
+#[inline(always)]
+fn passes_rules(b: &Bytes<'_>, ip: Ip, l4: Option<usize>) -> bool {
+    if cfg_u8(&raw const CONFIG.rules[0].kind) == RULE_NONE {
+        return true;
+    }
+    // Addresses as four words each; IPv4 uses the first (the rules' other mask words are 0).
+    let mut src = [0u32; 4];
+    let mut dst = [0u32; 4];
+    let (src_at, dst_at, words) = if ip.v6 {
+        (ip.l3 + 8, ip.l3 + 24, 4)
+    } else {
+        (ip.l3 + 12, ip.l3 + 16, 1)
+    };
+    for w in 0..4 {
+        if w < words {
+            let (Some(s), Some(d)) = (b.word(src_at + 4 * w), b.word(dst_at + 4 * w)) else {
+                return true;
+            };
+            src[w] = s;
+            dst[w] = d;
+        }
+    }
+    let ports = match l4 {
+        Some(l4) => match (b.u16(l4), b.u16(l4 + 2)) {
+            (Some(s), Some(d)) => Some((s, d)),
+            _ => None,
+        },
+        None => None,
+    };
+    let family = if ip.v6 { 6 } else { 4 };
+    for i in 0..MAX_RULES {
+        let r = &raw const CONFIG.rules[i];
+        // SAFETY (all reads below): r points into CONFIG (i < MAX_RULES).
+        let kind = cfg_u8(unsafe { &raw const (*r).kind });
+        if kind == RULE_NONE {
+            break;
+        }
+        let dir = cfg_u8(unsafe { &raw const (*r).dir });
+        let ok = match kind {
+            RULE_FAMILY => cfg_u8(unsafe { &raw const (*r).family }) == family,
+            RULE_PORT => match ports {
+                Some((s, d)) => {
+                    let port = cfg_u16(unsafe { &raw const (*r).port });
+                    (dir & RULE_SRC != 0 && s == port) || (dir & RULE_DST != 0 && d == port)
+                }
+                None => true,
+            },
+            RULE_ADDR => {
+                cfg_u8(unsafe { &raw const (*r).family }) == family
+                    && ((dir & RULE_SRC != 0 && addr_matches(r, &src))
+                        || (dir & RULE_DST != 0 && addr_matches(r, &dst)))
+            }
+            // Unknown kinds (a newer loader?) pass: never hide what user space would keep.
+            _ => true,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+#[inline(always)]
+fn addr_matches(r: *const miruo_common::FilterRule, a: &[u32; 4]) -> bool {
+    for (w, &word) in a.iter().enumerate() {
+        // SAFETY: r points into CONFIG.
+        let (want, mask) = unsafe {
+            (
+                cfg_u32(&raw const (*r).addr[w]),
+                cfg_u32(&raw const (*r).mask[w]),
+            )
+        };
+        if word & mask != want {
+            return false;
+        }
+    }
+    true
 }
 
 #[inline(always)]
@@ -398,10 +539,11 @@ fn parse_ipv4(b: &Bytes<'_>, l3: usize, first: u8, cut: bool) -> Parsed {
         return Parsed::NotTcp;
     }
     let l4 = l3 + ihl;
+    let ip = Ip { l3, v6: false };
     if frag & 0x1fff != 0 {
-        return Parsed::LaterFragment { hdr_end: l4 };
+        return Parsed::LaterFragment { hdr_end: l4, ip };
     }
-    tcp_end(b, l4)
+    tcp_end(b, ip, l4)
 }
 
 #[inline(always)]
@@ -415,14 +557,15 @@ fn parse_ipv6(b: &Bytes<'_>, l3: usize, cut: bool) -> Parsed {
         return short;
     };
     let mut off = l3 + 40;
+    let ip = Ip { l3, v6: true };
     let mut later_fragment = false;
     for _ in 0..MAX_IPV6_EXT {
         let len = match next {
             IPPROTO_TCP => {
                 return if later_fragment {
-                    Parsed::LaterFragment { hdr_end: off }
+                    Parsed::LaterFragment { hdr_end: off, ip }
                 } else {
-                    tcp_end(b, off)
+                    tcp_end(b, ip, off)
                 };
             }
             // Hop-by-hop, routing, destination options, mobility, HIP, shim6: length in
@@ -460,19 +603,21 @@ fn parse_ipv6(b: &Bytes<'_>, l3: usize, cut: bool) -> Parsed {
         off += len;
     }
     match next {
-        IPPROTO_TCP if later_fragment => Parsed::LaterFragment { hdr_end: off },
-        IPPROTO_TCP => tcp_end(b, off),
+        IPPROTO_TCP if later_fragment => Parsed::LaterFragment { hdr_end: off, ip },
+        IPPROTO_TCP => tcp_end(b, ip, off),
         _ => Parsed::Unparsed,
     }
 }
 
 #[inline(always)]
-fn tcp_end(b: &Bytes<'_>, l4: usize) -> Parsed {
+fn tcp_end(b: &Bytes<'_>, ip: Ip, l4: usize) -> Parsed {
     // Data offset in 32-bit words; a frame cut before it still counts as TCP (truncated),
     // with the minimal header as the end we wanted.
     let doff = b.u8(l4 + 12).map_or(20, |d| ((d >> 4) as usize) * 4);
     Parsed::Tcp {
         hdr_end: l4 + if doff < 20 { 20 } else { doff },
+        ip,
+        l4,
     }
 }
 

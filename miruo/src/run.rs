@@ -158,9 +158,13 @@ fn open_live(devices: &[String], settings: &Settings) -> Result<Box<dyn Source>>
     } else {
         0
     };
+    // The kernel-evaluable part of the expression (host/net/port terms joined by `and`): what it
+    // excludes never reaches the ring; the whole expression still runs in `Pipeline::frame`.
+    let filter = crate::filter::pushdown::parse(&settings.expression).unwrap_or_default();
     let opts = LiveOptions {
         xdp: settings.xdp,
         payload,
+        filter,
         ..LiveOptions::default()
     };
     Ok(Box::new(LiveSource::open(devices, opts)?))

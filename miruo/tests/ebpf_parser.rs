@@ -478,3 +478,93 @@ fn verdict_is_pass_for_arbitrary_bytes() {
         assert_eq!(h.run(Hook::Xdp, &f).expect("test run").verdict, XDP_PASS);
     }
 }
+
+// ---- the filter expression's kernel part (issue 4's push-down) ----
+
+/// Whether each probe frame is recorded under the rules pushed down for `expr`: IPv4
+/// 198.18.0.1:40000 → 198.18.0.2:80 (also VLAN-tagged, also on the raw-IP program), IPv6
+/// fd00::1 → fd00::2 with the same ports (also behind a hop-by-hop header), and a later IPv4
+/// fragment of the first (addresses, no ports). Every verdict must still be "pass", and what
+/// is not recorded is counted as `filtered`.
+fn pushdown_outcomes(expr: &str) -> Option<[bool; 3]> {
+    let terms = miruo::filter::pushdown::parse(expr)
+        .unwrap_or_else(|| panic!("'{expr}' should be pushed down"));
+    let mut h = harness(Config {
+        rules: miruo::source::live::kernel_rules(&terms),
+        ..Config::DEFAULT
+    })?;
+    let v4 = ipv4(6, &[], 0x4000, &tcp(&[], &[]));
+    let v6 = ipv6(6, &tcp(&[], &[]));
+    let v6_ext = ipv6(0, &ext(6, 0, &tcp(&[], &[])));
+    let later = ipv4(6, &[], 8, &[7u8; 64]);
+    let mut recorded = |frame: &[u8], hook: Hook| -> bool {
+        let r = if hook == Hook::TcIngress {
+            run_all_tc(&mut h, frame)
+        } else {
+            h.run(hook, frame).expect("test run")
+        };
+        assert_tc_pass(&r);
+        assert_eq!(r.counters[counter::TCP as usize], 1, "{expr}: a TCP frame");
+        let filtered = r.counters[counter::FILTERED as usize];
+        assert_eq!(
+            filtered,
+            u64::from(r.records.is_empty()),
+            "{expr}: not recorded ⇔ counted as filtered"
+        );
+        !r.records.is_empty()
+    };
+    let a4 = recorded(&eth(0x0800, &[], &v4), Hook::TcIngress);
+    let a6 = recorded(&eth(0x86dd, &[], &v6), Hook::TcIngress);
+    let frag = recorded(&eth(0x0800, &[], &later), Hook::TcIngress);
+    assert_eq!(recorded(&eth(0x0800, &[(0x8100, 5)], &v4), Hook::TcEgress), a4, "{expr}: VLAN");
+    assert_eq!(recorded(&v4, Hook::TcIngressRaw), a4, "{expr}: raw IP");
+    assert_eq!(recorded(&eth(0x86dd, &[], &v6_ext), Hook::TcIngress), a6, "{expr}: IPv6 ext");
+    Some([a4, a6, frag])
+}
+
+#[test]
+fn pushed_down_rules_decide_what_is_recorded() {
+    let _g = LOCK.lock();
+    const T: bool = true;
+    const F: bool = false;
+    // [IPv4, IPv6, later IPv4 fragment]: a fragment has no ports, so port terms let it through
+    // (libpcap, running the whole expression in user space, drops it there).
+    let eight = "net 198.18.0.0/16 and net 198.18.0.0/24 and host 198.18.0.1 and dst host \
+                 198.18.0.2 and port 80 and src port 40000 and dst port 80";
+    let cases: Vec<(String, [bool; 3])> = vec![
+        ("port 80".into(), [T, T, T]),
+        ("port 40000".into(), [T, T, T]),
+        ("dst port 80".into(), [T, T, T]),
+        ("src port 80".into(), [F, F, T]),
+        ("tcp port 81".into(), [F, F, T]),
+        ("host 198.18.0.1".into(), [T, F, T]),
+        ("src host 198.18.0.1".into(), [T, F, T]),
+        ("src host 198.18.0.2".into(), [F, F, F]),
+        ("dst host 198.18.0.2".into(), [T, F, T]),
+        ("host 198.18.0.3".into(), [F, F, F]),
+        ("net 198.18.0.0/15".into(), [T, F, T]),
+        ("dst net 198.18.0.0 mask 255.255.255.0".into(), [T, F, T]),
+        ("net 10.0.0.0/8".into(), [F, F, F]),
+        ("ip".into(), [T, F, T]),
+        ("ip6".into(), [F, T, F]),
+        ("host fd00::1".into(), [F, T, F]),
+        ("src host fd00::2".into(), [F, F, F]),
+        ("dst host fd00::2 and port 80".into(), [F, T, F]),
+        ("ip6 net fd00::/8 && src port 40000".into(), [F, T, F]),
+        ("net fe80::/10".into(), [F, F, F]),
+        ("host 198.18.0.2 and port 80 and ip".into(), [T, F, T]),
+        ("host 198.18.0.2 and port 81".into(), [F, F, T]),
+        ("tcp".into(), [T, T, T]),
+        // All eight slots: the last one is evaluated too...
+        (format!("{eight} and ip"), [T, F, T]),
+        (format!("{eight} and ip6"), [F, F, F]),
+        // ...and a ninth term stays in user space (a prefix of a conjunction is implied by it).
+        (format!("{eight} and ip and port 81"), [T, F, T]),
+    ];
+    for (expr, want) in cases {
+        let Some(got) = pushdown_outcomes(&expr) else {
+            return;
+        };
+        assert_eq!(got, want, "recorded [IPv4, IPv6, later fragment] for '{expr}'");
+    }
+}

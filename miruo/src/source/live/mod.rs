@@ -22,13 +22,18 @@ pub mod testing;
 pub use object::{available, check_prerequisites, missing_capabilities};
 
 use super::{Frame, LinkType, Next, Source, SourceStats};
+use crate::filter::pushdown::{Dir, Term, Test};
 use anyhow::{Context, Result, bail};
 use attach::{Attached, DeviceKind};
 use aya::maps::{MapData, RingBuf};
-use miruo_common::{Config, FLAG_RAW_IP, RECORD_HEADER_LEN, RecordHeader, SNAP_MAX, counter};
+use miruo_common::{
+    Config, FLAG_RAW_IP, FilterRule, MAX_RULES, RECORD_HEADER_LEN, RULE_ADDR, RULE_DST,
+    RULE_FAMILY, RULE_PORT, RULE_SRC, RecordHeader, SNAP_MAX, counter,
+};
 use object::{Counters, Programs};
 use std::cell::Cell;
 use std::collections::HashSet;
+use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -60,6 +65,11 @@ pub struct LiveOptions {
     /// take, for tests. Such filters survive a SIGKILL.
     #[doc(hidden)]
     pub tc_netlink: bool,
+    /// The filter expression's terms to evaluate in the kernel as well
+    /// ([`crate::filter::pushdown::parse`]): TCP frames failing them are not recorded (counted
+    /// as `filtered`). Only the first `miruo_common::MAX_RULES` (8) are pushed; the caller still
+    /// runs the whole expression on what arrives.
+    pub filter: Vec<Term>,
 }
 
 impl Default for LiveOptions {
@@ -72,6 +82,7 @@ impl Default for LiveOptions {
             wakeup_bytes: Config::DEFAULT.wakeup_bytes,
             announce: true,
             tc_netlink: false,
+            filter: Vec::new(),
         }
     }
 }
@@ -140,6 +151,7 @@ impl LiveSource {
             payload: opts.payload,
             wakeup_bytes: opts.wakeup_bytes,
             _reserved: 0,
+            rules: kernel_rules(&opts.filter),
         };
         let mut programs = Programs::load(&config, opts.ring_bytes, opts.xdp)?;
         let ring = programs.take_ring()?;
@@ -304,6 +316,57 @@ impl LiveSource {
     }
 }
 
+/// The kernel's form of the pushed-down terms (the first [`MAX_RULES`]: a prefix of a
+/// conjunction is implied by it, so the kernel never drops what the whole expression keeps).
+pub fn kernel_rules(terms: &[Term]) -> [FilterRule; MAX_RULES] {
+    let mut rules = [FilterRule::NONE; MAX_RULES];
+    for (rule, term) in rules.iter_mut().zip(terms) {
+        rule.dir = match term.dir {
+            Dir::Src => RULE_SRC,
+            Dir::Dst => RULE_DST,
+            Dir::Either => RULE_SRC | RULE_DST,
+        };
+        match term.test {
+            Test::Port(p) => {
+                rule.kind = RULE_PORT;
+                rule.port = p;
+            }
+            Test::Ipv6(v6) => {
+                rule.kind = RULE_FAMILY;
+                rule.family = if v6 { 6 } else { 4 };
+            }
+            Test::Addr { net, mask } => {
+                rule.kind = RULE_ADDR;
+                rule.family = if net.is_ipv6() { 6 } else { 4 };
+                rule.mask = words(mask);
+                // Masked again: the kernel compares `frame & mask` with it.
+                for (a, (n, m)) in rule
+                    .addr
+                    .iter_mut()
+                    .zip(words(net).into_iter().zip(rule.mask))
+                {
+                    *a = n & m;
+                }
+            }
+        }
+    }
+    rules
+}
+
+/// An address as the kernel loads it from the frame: 4-byte words in packet byte order; IPv4
+/// fills the first.
+fn words(a: IpAddr) -> [u32; 4] {
+    let mut out = [0u32; 4];
+    let octets: Vec<u8> = match a {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    };
+    for (w, chunk) in out.iter_mut().zip(octets.chunks_exact(4)) {
+        *w = u32::from_ne_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+    }
+    out
+}
+
 fn hook_options(opts: &LiveOptions) -> attach::HookOptions {
     attach::HookOptions {
         xdp: opts.xdp,
@@ -404,6 +467,7 @@ impl Source for LiveSource {
             ("tcp      ", k[counter::TCP as usize].to_string()),
             ("truncated", k[counter::TRUNCATED as usize].to_string()),
             ("unparsed ", k[counter::UNPARSED as usize].to_string()),
+            ("filtered ", k[counter::FILTERED as usize].to_string()),
             ("events/s ", format!("{rate:.0}")),
         ];
         if self.malformed > 0 {

@@ -5,6 +5,11 @@
 //!
 //! A pcapng file can mix link types, so there is one compiled program per link type, compiled
 //! when the first frame of that type arrives.
+//!
+//! [`pushdown`] recognises the part of the language that live capture can also evaluate in the
+//! kernel (host/net/port terms joined by `and`), so excluded traffic never reaches the ring.
+
+pub mod pushdown;
 
 use crate::source::{Frame, LinkType};
 use pcap::{BpfProgram, Capture, Linktype};
