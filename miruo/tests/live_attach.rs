@@ -16,6 +16,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use xtask::bench_live::{iperf, median, syn_flood};
 use xtask::testbed::{self, NetConfig, TestNet, peer};
 
 /// One attach test at a time: they share 2 cores and the tcpdump comparison wants quiet.
@@ -835,68 +836,6 @@ fn count_during<T: Send>(
         Ok((counted, r?))
     })
 }
-/// hping3 SYN flood for `secs` from the client: packets it sent.
-fn syn_flood(net: &TestNet, secs: u64) -> Result<u64> {
-    let dst = net.server.ipv4.to_string();
-    let mut h = testbed::spawn_in(
-        &net.client.ns,
-        &["hping3", "-S", "--flood", "-p", "9010", &dst],
-    )?;
-    std::thread::sleep(Duration::from_secs(secs));
-    h.stop(libc::SIGINT, Duration::from_secs(5))?;
-    let out = h.output();
-    out.lines()
-        .find_map(|l| {
-            l.strip_suffix(" packets transmitted").or_else(|| {
-                l.split(" packets transmitted")
-                    .next()
-                    .filter(|_| l.contains("packets transmitted"))
-            })
-        })
-        .and_then(|n| n.trim().parse().ok())
-        .with_context(|| format!("no hping3 statistics in: {out}"))
-}
-
-/// iperf3 for `secs` from client to server: received bits/s.
-fn iperf(net: &TestNet, secs: u64) -> Result<f64> {
-    let mut server = testbed::spawn_in(&net.server.ns, &["iperf3", "-s", "-1"])?;
-    server
-        .wait_for_output("listening", Duration::from_secs(5))
-        .ok();
-    std::thread::sleep(Duration::from_millis(200));
-    let out = testbed::run_in(
-        &net.client.ns,
-        &[
-            "iperf3",
-            "-c",
-            &net.server.ipv4.to_string(),
-            "-t",
-            &secs.to_string(),
-            "-J",
-        ],
-    )?;
-    server.wait_timeout(Duration::from_secs(5)).ok();
-    let at = out
-        .find("\"sum_received\"")
-        .context("no sum_received in iperf3 output")?;
-    let rest = &out[at..];
-    let b = rest
-        .find("\"bits_per_second\":")
-        .context("no bits_per_second")?
-        + 18;
-    let num: String = rest[b..]
-        .trim_start()
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == 'e' || *c == '+')
-        .collect();
-    Ok(num.parse()?)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn stat(s: &SourceStats, key: &str) -> String {
     s.lines
         .iter()

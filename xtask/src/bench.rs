@@ -125,5 +125,6 @@ pub fn run(args: &[String]) -> Result<()> {
             );
         }
     }
-    Ok(())
+    // Live capture (issue 3): skips itself with a message when not root or built without eBPF.
+    crate::bench_live::run()
 }

@@ -2,6 +2,7 @@
 //! network-namespace test bed as `cargo xtask gen-testdata`.
 
 pub mod bench;
+pub mod bench_live;
 pub mod fuzz;
 pub mod run;
 pub mod setup;
