@@ -15,12 +15,18 @@ use miruo::source::{Next, Source};
 use std::io::Cursor;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(mut source) = FileSource::from_reader("fuzz", Box::new(Cursor::new(data.to_vec()))) else { return };
+    let Ok(mut source) = FileSource::from_reader("fuzz", Box::new(Cursor::new(data.to_vec())))
+    else {
+        return;
+    };
     let _ = (source.link_type().name(), source.snaplen());
     let mut records = 0u32;
     loop {
         records += 1;
-        assert!(records < 100_000, "reader does not advance: more records than the input can hold");
+        assert!(
+            records < 100_000,
+            "reader does not advance: more records than the input can hold"
+        );
         match source.next() {
             Ok(Next::Frame(frame)) => {
                 let _ = decode(&frame);

@@ -30,12 +30,25 @@ fn within(outer: &[u8], inner: &[u8]) -> bool {
 }
 
 fuzz_target!(|input: &[u8]| {
-    let Some((&pick, data)) = input.split_first() else { return };
+    let Some((&pick, data)) = input.split_first() else {
+        return;
+    };
     let link = LINKS[usize::from(pick) % LINKS.len()];
-    let frame = Frame { ts_us: 1_700_000_000_000_000, link, wire_len: data.len() as u32 + 3, data };
+    let frame = Frame {
+        ts_us: 1_700_000_000_000_000,
+        link,
+        wire_len: data.len() as u32 + 3,
+        data,
+    };
     if let Ok(p) = decode(&frame) {
-        assert!(p.options.len() <= 40, "options longer than a TCP header allows");
-        assert!(within(data, p.options) && within(data, p.payload), "view outside the captured bytes");
+        assert!(
+            p.options.len() <= 40,
+            "options longer than a TCP header allows"
+        );
+        assert!(
+            within(data, p.options) && within(data, p.payload),
+            "view outside the captured bytes"
+        );
         assert_eq!((p.ts_us, p.wire_len), (frame.ts_us, frame.wire_len));
     }
 });

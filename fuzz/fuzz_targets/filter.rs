@@ -36,7 +36,9 @@ fuzz_target!(|input: &[u8]| {
         return;
     }
     let expr = String::from_utf8_lossy(expr);
-    let first = rest.first().map_or(LinkType::ETHERNET, |&b| LINKS[usize::from(b) % LINKS.len()]);
+    let first = rest
+        .first()
+        .map_or(LinkType::ETHERNET, |&b| LINKS[usize::from(b) % LINKS.len()]);
     let mut filter = match Filter::new(&expr, first) {
         Ok(f) => f,
         Err(message) => {
@@ -52,7 +54,12 @@ fuzz_target!(|input: &[u8]| {
         let (data, next) = tail.split_at(n);
         rest = next;
         let before = filter.uncompilable;
-        let frame = Frame { ts_us: 0, link, wire_len: data.len() as u32, data };
+        let frame = Frame {
+            ts_us: 0,
+            link,
+            wire_len: data.len() as u32,
+            data,
+        };
         let matched = filter.matches(&frame);
         if filter.uncompilable > before {
             assert!(!matched, "a frame without a program matched");

@@ -14,6 +14,14 @@ fuzz_target!(|opts: &[u8]| {
     let mut out = b"prefix ".to_vec();
     render(opts, &mut out);
     let rendered = &out[7..];
-    assert!(rendered.iter().all(|b| (0x20..0x7f).contains(b)), "non-printable output: {rendered:?}");
-    assert!(rendered.len() <= 8 * opts.len() + 11, "output out of proportion: {} bytes for {}", rendered.len(), opts.len());
+    assert!(
+        rendered.iter().all(|b| (0x20..0x7f).contains(b)),
+        "non-printable output: {rendered:?}"
+    );
+    assert!(
+        rendered.len() <= 8 * opts.len() + 11,
+        "output out of proportion: {} bytes for {}",
+        rendered.len(),
+        opts.len()
+    );
 });

@@ -78,9 +78,16 @@ struct Pkt {
 enum Op {
     Packet(Pkt),
     /// `count` copies of `template`, the sequence number advancing by `seq_step` each time.
-    Burst { template: Pkt, count: u16, seq_step: u16, dt_us: u16 },
+    Burst {
+        template: Pkt,
+        count: u16,
+        seq_step: u16,
+        dt_us: u16,
+    },
     /// No packet for `secs` seconds (a live source's idle tick).
-    Idle { secs: u16 },
+    Idle {
+        secs: u16,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -96,7 +103,10 @@ fn endpoints(flow: u8) -> (IpAddr, u16, IpAddr, u16, u32, bool) {
         IpAddr::V4(Ipv4Addr::new(198, 18, 0, 3)),
         IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1)),
     ];
-    let servers = [IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)), IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2))];
+    let servers = [
+        IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)),
+        IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2)),
+    ];
     let client = clients[usize::from(flow & 3) % clients.len()];
     let server = servers[usize::from(flow >> 2 & 1)];
     let cport = 40000 + u16::from(flow >> 3 & 3);
@@ -117,28 +127,50 @@ struct Checked<W: std::io::Write> {
 
 fn check_session(s: &Session) {
     assert!(!s.segments.is_empty(), "session {} without its SYN", s.id);
-    assert_eq!(s.segments[0].id, 0, "session {}: first stored segment is not the SYN", s.id);
-    assert!(s.segments.windows(2).all(|w| w[0].id < w[1].id), "session {}: segment IDs not increasing", s.id);
+    assert_eq!(
+        s.segments[0].id, 0,
+        "session {}: first stored segment is not the SYN",
+        s.id
+    );
+    assert!(
+        s.segments.windows(2).all(|w| w[0].id < w[1].id),
+        "session {}: segment IDs not increasing",
+        s.id
+    );
     // spec §4.9: after every store, unmarked segments are pruned oldest first; marked ones
     // never are. So a session above the limit holds marked segments only (but its newest,
     // which is never pruned).
     let n = s.segments.len();
     if n > PRUNE_ABOVE {
         let unmarked = s.segments[1..n - 1].iter().filter(|x| !x.mark).count();
-        assert_eq!(unmarked, 0, "session {}: {n} segments stored, {unmarked} of them unmarked: pruning failed", s.id);
+        assert_eq!(
+            unmarked, 0,
+            "session {}: {n} segments stored, {unmarked} of them unmarked: pruning failed",
+            s.id
+        );
     }
-    assert!(s.total_segments >= s.segments.len() as u64, "session {}: fewer packets than stored segments", s.id);
+    assert!(
+        s.total_segments >= s.segments.len() as u64,
+        "session {}: fewer packets than stored segments",
+        s.id
+    );
 }
 
 impl<W: std::io::Write> Report for Checked<W> {
     fn session_end(&mut self, s: &Session, end: End) {
         check_session(s);
         if self.finishing {
-            assert!(matches!(end, End::EndOfCapture { .. }), "finish reported {end:?}");
+            assert!(
+                matches!(end, End::EndOfCapture { .. }),
+                "finish reported {end:?}"
+            );
             self.open_sessions += 1;
             self.open_segments += s.segments.len() as u64 - 1;
         } else {
-            assert!(!matches!(end, End::EndOfCapture { .. }), "end of capture before the end");
+            assert!(
+                !matches!(end, End::EndOfCapture { .. }),
+                "end of capture before the end"
+            );
             self.ended += 1;
         }
         self.text.session_end(s, end);
@@ -158,8 +190,14 @@ struct Flow {
 fn feed<W: std::io::Write>(tracker: &mut Tracker, report: &mut Checked<W>, p: &Packet<'_>) {
     tracker.packet(p, report);
     let (st, cfg) = (tracker.stats(), tracker.config());
-    assert!(cfg.session_limit == 0 || st.active_sessions <= u64::from(cfg.session_limit), "session limit exceeded");
-    assert!(cfg.segment_limit == 0 || st.active_segments <= u64::from(cfg.segment_limit), "segment limit exceeded");
+    assert!(
+        cfg.session_limit == 0 || st.active_sessions <= u64::from(cfg.session_limit),
+        "session limit exceeded"
+    );
+    assert!(
+        cfg.segment_limit == 0 || st.active_segments <= u64::from(cfg.segment_limit),
+        "segment limit exceeded"
+    );
     assert!(st.max_sessions >= st.active_sessions && st.max_segments >= st.active_segments);
     assert!(st.total_sessions >= st.active_sessions);
 }
@@ -179,7 +217,9 @@ fuzz_target!(|input: Input| {
         quiet: c.quiet % 3,
         session_limit: u32::from(c.session_limit % 8),
         segment_limit: u32::from(c.segment_limit % 5000),
-        http: c.http.then(|| HttpDpi::from_mode("http:%:%").expect("mode").expect("http")),
+        http: c
+            .http
+            .then(|| HttpDpi::from_mode("http:%:%").expect("mode").expect("http")),
     };
     let style = if cfg.live {
         Style::Live
@@ -188,11 +228,28 @@ fuzz_target!(|input: Input| {
     } else {
         Style::Normal
     };
-    let text = TextReport::new(std::io::sink(), style, c.color, cfg.fragment, Clock::local());
-    let mut report = Checked { text, ended: 0, finishing: false, open_sessions: 0, open_segments: 0 };
+    let text = TextReport::new(
+        std::io::sink(),
+        style,
+        c.color,
+        cfg.fragment,
+        Clock::local(),
+    );
+    let mut report = Checked {
+        text,
+        ended: 0,
+        finishing: false,
+        open_sessions: 0,
+        open_segments: 0,
+    };
     let all = cfg.all;
     let mut tracker = Tracker::new(cfg);
-    let mut flows: Vec<Flow> = (0..=255u8).map(|_| Flow { seq: [0xffff_ff00; 2], ack: [0x7fff_fff0; 2] }).collect();
+    let mut flows: Vec<Flow> = (0..=255u8)
+        .map(|_| Flow {
+            seq: [0xffff_ff00; 2],
+            ack: [0x7fff_fff0; 2],
+        })
+        .collect();
     let mut ts = START_US;
     // Bounds the work per input (bursts multiply it), so that one input stays well under
     // libFuzzer's time-out.
@@ -201,7 +258,12 @@ fuzz_target!(|input: Input| {
     for op in &input.ops {
         let (pkt, count, burst_step, burst_dt) = match op {
             Op::Packet(p) => (p, 1, 0, 0),
-            Op::Burst { template, count, seq_step, dt_us } => (template, u32::from(*count % 4500), *seq_step, *dt_us),
+            Op::Burst {
+                template,
+                count,
+                seq_step,
+                dt_us,
+            } => (template, u32::from(*count % 4500), *seq_step, *dt_us),
             Op::Idle { secs } => {
                 ts = ts.saturating_add(i64::from(*secs) * 1_000_000);
                 tracker.idle(ts, &mut report);
@@ -209,17 +271,25 @@ fuzz_target!(|input: Input| {
             }
         };
         let (client, cport, server, sport, vlan, to_server) = endpoints(pkt.flow);
-        let (src, sp, dst, dp) = if to_server { (client, cport, server, sport) } else { (server, sport, client, cport) };
+        let (src, sp, dst, dp) = if to_server {
+            (client, cport, server, sport)
+        } else {
+            (server, sport, client, cport)
+        };
         let flow = &mut flows[usize::from(pkt.flow & 0x3f)];
         let dir = usize::from(!to_server);
         let payload: &[u8] = match &pkt.payload {
             Payload::Empty => b"",
-            Payload::Get => b"GET /a/b?secret=1 HTTP/1.1\r\nHost: h\r\nReferer: http://r/?q=2\r\n\r\n",
+            Payload::Get => {
+                b"GET /a/b?secret=1 HTTP/1.1\r\nHost: h\r\nReferer: http://r/?q=2\r\n\r\n"
+            }
             Payload::Response => b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
             Payload::Bytes(b) => b,
         };
         let options = &pkt.options[..pkt.options.len().min(40)];
-        flow.seq[dir] = pkt.seq_abs.unwrap_or_else(|| flow.seq[dir].wrapping_add_signed(i32::from(pkt.seq_step)));
+        flow.seq[dir] = pkt
+            .seq_abs
+            .unwrap_or_else(|| flow.seq[dir].wrapping_add_signed(i32::from(pkt.seq_step)));
         flow.ack[dir] = flow.ack[dir].wrapping_add_signed(i32::from(pkt.ack_step));
         // Sources give times from 0 to i64::MAX (file: unsigned seconds, saturated; live:
         // the wall clock), never negative.
@@ -251,12 +321,21 @@ fuzz_target!(|input: Input| {
     }
 
     let st = tracker.stats().clone();
-    assert_eq!(st.lookup, report.ended, "Lookup does not count the sessions reported");
+    assert_eq!(
+        st.lookup, report.ended,
+        "Lookup does not count the sessions reported"
+    );
     report.finishing = true;
     tracker.finish(&mut report);
     if all {
-        assert_eq!(report.open_sessions, st.active_sessions, "--all: open sessions not all reported at the end");
-        assert_eq!(report.open_segments, st.active_segments, "ActiveSegment differs from the segments stored");
+        assert_eq!(
+            report.open_sessions, st.active_sessions,
+            "--all: open sessions not all reported at the end"
+        );
+        assert_eq!(
+            report.open_segments, st.active_segments,
+            "ActiveSegment differs from the segments stored"
+        );
     }
     report.text.flush();
 });

@@ -19,7 +19,6 @@ mod common;
 use std::io::{BufWriter, Read, Write};
 use std::process::{ExitStatus, Stdio};
 
-
 // ---------------------------------------------------------------------------------------------
 // Capture generation
 
@@ -42,12 +41,17 @@ impl<W: Write> Pcap<W> {
     fn new(out: W) -> std::io::Result<Self> {
         let mut out = BufWriter::with_capacity(1 << 16, out);
         // magic, version 2.4, zone, sigfigs, snaplen 262144, LINKTYPE_ETHERNET
-        out.write_all(&[0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 1, 0, 0, 0])?;
+        out.write_all(&[
+            0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 1, 0, 0, 0,
+        ])?;
         Ok(Pcap { out, bytes: 24 })
     }
 
     fn frame(&mut self, ts_us: i64, data: &[u8]) -> std::io::Result<()> {
-        let (sec, usec) = (ts_us.div_euclid(1_000_000) as u32, ts_us.rem_euclid(1_000_000) as u32);
+        let (sec, usec) = (
+            ts_us.div_euclid(1_000_000) as u32,
+            ts_us.rem_euclid(1_000_000) as u32,
+        );
         let len = data.len() as u32;
         for word in [sec, usec, len, len] {
             self.out.write_all(&word.to_le_bytes())?;
@@ -144,14 +148,24 @@ impl Conn {
         client.src(c, client_port).dst(s, 80);
         let mut server = Tcp4::new(payload_len);
         server.src(s, 80).dst(c, client_port);
-        Conn { client, server, cseq, sseq }
+        Conn {
+            client,
+            server,
+            cseq,
+            sseq,
+        }
     }
 
     /// SYN, SYN/ACK, ACK (payload-less frames of the same addresses).
     fn handshake<W: Write>(&mut self, pcap: &mut Pcap<W>, ts: i64) -> std::io::Result<()> {
         let (mut c, mut s) = (self.bare(true), self.bare(false));
         pcap.frame(ts, c.seq_ack(self.cseq, 0).flags(SYN).bytes())?;
-        pcap.frame(ts + 100, s.seq_ack(self.sseq, self.cseq.wrapping_add(1)).flags(SYN | ACK).bytes())?;
+        pcap.frame(
+            ts + 100,
+            s.seq_ack(self.sseq, self.cseq.wrapping_add(1))
+                .flags(SYN | ACK)
+                .bytes(),
+        )?;
         self.cseq = self.cseq.wrapping_add(1);
         self.sseq = self.sseq.wrapping_add(1);
         pcap.frame(ts + 200, c.seq_ack(self.cseq, self.sseq).flags(ACK).bytes())
@@ -160,7 +174,13 @@ impl Conn {
     /// A data segment from the client; the sequence number advances by the payload length.
     fn data<W: Write>(&mut self, pcap: &mut Pcap<W>, ts: i64) -> std::io::Result<()> {
         let len = (self.client.0.len() - 54) as u32;
-        pcap.frame(ts, self.client.seq_ack(self.cseq, self.sseq).flags(PSH | ACK).bytes())?;
+        pcap.frame(
+            ts,
+            self.client
+                .seq_ack(self.cseq, self.sseq)
+                .flags(PSH | ACK)
+                .bytes(),
+        )?;
         self.cseq = self.cseq.wrapping_add(len);
         Ok(())
     }
@@ -170,7 +190,10 @@ impl Conn {
         let (mut c, mut s) = (self.bare(true), self.bare(false));
         pcap.frame(ts, c.seq_ack(self.cseq, self.sseq).flags(FIN | ACK).bytes())?;
         self.cseq = self.cseq.wrapping_add(1);
-        pcap.frame(ts + 100, s.seq_ack(self.sseq, self.cseq).flags(FIN | ACK).bytes())?;
+        pcap.frame(
+            ts + 100,
+            s.seq_ack(self.sseq, self.cseq).flags(FIN | ACK).bytes(),
+        )?;
         self.sseq = self.sseq.wrapping_add(1);
         pcap.frame(ts + 200, c.seq_ack(self.cseq, self.sseq).flags(ACK).bytes())
     }
@@ -206,21 +229,38 @@ impl Run {
             .stderr
             .lines()
             .rev()
-            .find_map(|l| l.split_once(':').filter(|(k, _)| k.trim() == field).map(|(_, v)| v.trim().to_string()))
+            .find_map(|l| {
+                l.split_once(':')
+                    .filter(|(k, _)| k.trim() == field)
+                    .map(|(_, v)| v.trim().to_string())
+            })
             .unwrap_or_else(|| panic!("no '{field}' in the statistics:\n{}", self.stderr));
-        v.parse().unwrap_or_else(|_| panic!("'{field}' is not a number: {v}"))
+        v.parse()
+            .unwrap_or_else(|_| panic!("'{field}' is not a number: {v}"))
     }
 
     fn assert_clean(&self) {
-        assert!(self.status.success(), "miruo failed ({}):\n{}", self.status, self.stderr);
-        assert!(!self.stderr.contains("panicked"), "miruo panicked:\n{}", self.stderr);
+        assert!(
+            self.status.success(),
+            "miruo failed ({}):\n{}",
+            self.status,
+            self.stderr
+        );
+        assert!(
+            !self.stderr.contains("panicked"),
+            "miruo panicked:\n{}",
+            self.stderr
+        );
     }
 
     /// Asserts the peak RSS is within the bound for this many tracked sessions and stored
     /// segments ([`memory_limit_kb`]).
     fn assert_memory(&self, sessions: u64, segments: u64) {
         let limit = memory_limit_kb(sessions, segments);
-        eprintln!("peak RSS {} KB (limit {limit} KB for {sessions} sessions, {segments} segments)", self.max_rss_kb);
+        eprintln!(
+            "peak RSS {} KB (limit {limit} KB for {sessions} sessions, {segments} segments)",
+            self.max_rss_kb
+        );
         assert!(self.max_rss_kb > 0, "no peak RSS measured");
         assert!(
             self.max_rss_kb <= limit,
@@ -257,7 +297,10 @@ fn memory_limit_kb(sessions: u64, segments: u64) -> u64 {
 /// Runs `miruo -f - ARGS` with `write` producing the capture on its stdin. Once everything is
 /// written, waits until miruo has read it all and gone idle, reads its peak memory, then closes
 /// its stdin (the end of the capture) and collects its output.
-fn run_miruo(args: &[&str], write: impl FnOnce(&mut Pcap<std::process::ChildStdin>) -> std::io::Result<()> + Send) -> Run {
+fn run_miruo(
+    args: &[&str],
+    write: impl FnOnce(&mut Pcap<std::process::ChildStdin>) -> std::io::Result<()> + Send,
+) -> Run {
     let mut child = common::miruo()
         .arg("-f")
         .arg("-")
@@ -311,7 +354,13 @@ fn run_miruo(args: &[&str], write: impl FnOnce(&mut Pcap<std::process::ChildStdi
         if let Err(e) = written {
             panic!("writing the capture failed ({e}); miruo exited {status}:\n{stderr}");
         }
-        Run { status, stdout, stdout_lines, stderr, max_rss_kb }
+        Run {
+            status,
+            stdout,
+            stdout_lines,
+            stderr,
+            max_rss_kb,
+        }
     })
 }
 
@@ -322,7 +371,9 @@ fn run_miruo(args: &[&str], write: impl FnOnce(&mut Pcap<std::process::ChildStdi
 fn peak_rss_when_idle(pid: u32, bytes: u64) -> u64 {
     let field = |file: &str, key: &str| -> Option<u64> {
         let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
-        text.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.split_whitespace().next()?.parse().ok())
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
     };
     // utime + stime, in clock ticks (fields 14 and 15 of /proc/PID/stat, after the command).
     let cpu = || -> Option<u64> {
@@ -337,7 +388,11 @@ fn peak_rss_when_idle(pid: u32, bytes: u64) -> u64 {
         std::thread::sleep(std::time::Duration::from_millis(50));
         let read_all = field("io", "rchar:").is_some_and(|r| r >= bytes);
         let now = cpu();
-        still = if read_all && now.is_some() && now == last { still + 1 } else { 0 };
+        still = if read_all && now.is_some() && now == last {
+            still + 1
+        } else {
+            0
+        };
         last = now;
         // Four polls (200 ms, 20 clock ticks) without CPU time: the input is processed.
         if still >= 4 || now.is_none() {
@@ -361,7 +416,8 @@ fn syn_flood_to_one_port() {
         f.dst([198, 18, 0, 2], 80).flags(SYN);
         for i in 0..N {
             let ip = [198, 18, 1 + (i >> 16) as u8, (i >> 8) as u8];
-            f.src(ip, 1024 + (i as u16 & 0xff) * 200).seq_ack(i as u32 * 7919, 0);
+            f.src(ip, 1024 + (i as u16 & 0xff) * 200)
+                .seq_ack(i as u32 * 7919, 0);
             pcap.frame(T0 + i as i64 * 20, f.bytes())?; // 50,000 SYN/s for 4 s
         }
         Ok(())
@@ -397,7 +453,8 @@ fn random_flag_flood() {
             } else {
                 f.src(b, 80).dst(a, port);
             }
-            f.flags((r >> 24) as u8).seq_ack((r >> 32) as u32 % 8, (r >> 40) as u32 % 8);
+            f.flags((r >> 24) as u8)
+                .seq_ack((r >> 32) as u32 % 8, (r >> 40) as u32 % 8);
             if r.is_multiple_of(97) {
                 // Data offset 4: a TCP header error (the original crashed on it, F5).
                 f.0[Tcp4::TCP + 12] = 0x40;
@@ -414,7 +471,10 @@ fn random_flag_flood() {
     assert!(run.stat("ActiveSessionMax") <= 256);
     assert!(run.stat("ActiveSegmentMax") <= 4096);
     let total = run.stat("Total Sessions");
-    assert!(total > 256, "random flags start and end many sessions: {total}");
+    assert!(
+        total > 256,
+        "random flags start and end many sessions: {total}"
+    );
     assert!(run.stat("RST") > 0);
     run.assert_memory(256, 4096);
 }
@@ -430,7 +490,11 @@ fn million_half_open_sessions_unlimited() {
     assert_eq!(run.stat("Total Sessions"), N);
     assert_eq!(run.stat("ActiveSession"), N);
     assert_eq!(run.stat("DropSession"), 0);
-    assert_eq!(run.stat("Timeout"), 0, "all SYNs within 20 s: none is due yet");
+    assert_eq!(
+        run.stat("Timeout"),
+        0,
+        "all SYNs within 20 s: none is due yet"
+    );
     run.assert_memory(N, 0);
 }
 
@@ -454,7 +518,8 @@ fn million_syns<W: Write>(pcap: &mut Pcap<W>, n: u64) -> std::io::Result<()> {
     let mut f = Tcp4::new(0);
     f.dst([198, 18, 0, 2], 443).flags(SYN);
     for i in 0..n {
-        f.src([198, 19, (i >> 8) as u8, i as u8], 10000 + (i >> 16) as u16).seq_ack(i as u32, 0);
+        f.src([198, 19, (i >> 8) as u8, i as u8], 10000 + (i >> 16) as u16)
+            .seq_ack(i as u32, 0);
         pcap.frame(T0 + i as i64 * 20, f.bytes())?;
     }
     Ok(())
@@ -481,16 +546,32 @@ fn session_with_100k_segments_is_pruned() {
     // SYN + SYN/ACK + ACK + data + FIN/ACK + FIN/ACK + ACK.
     let packets = 3 + DATA + 3;
     assert_eq!(run.stat("recv"), packets);
-    assert_eq!(run.stat("ActiveSegmentMax"), 2048, "pruned at 2048 stored segments besides the SYN");
-    assert_eq!((run.stat("ActiveSession"), run.stat("ActiveSegment")), (0, 0), "closed and freed");
+    assert_eq!(
+        run.stat("ActiveSegmentMax"),
+        2048,
+        "pruned at 2048 stored segments besides the SYN"
+    );
+    assert_eq!(
+        (run.stat("ActiveSession"), run.stat("ActiveSegment")),
+        (0, 0),
+        "closed and freed"
+    );
     assert_eq!((run.stat("DropSegment"), run.stat("Retransmit")), (0, 0));
     assert!(
-        run.stdout.contains(&format!("Total {packets} segments, {} bytes", (packets - 1) * 54 + DATA * 100)),
+        run.stdout.contains(&format!(
+            "Total {packets} segments, {} bytes",
+            (packets - 1) * 54 + DATA * 100
+        )),
         "{}",
         &run.stdout[..run.stdout.len().min(2000)]
     );
     // Shown: the handshake, the close; the pruned middle is one `****` line, not 100,000.
-    assert!(run.stdout_lines < 20, "{} lines:\n{}", run.stdout_lines, run.stdout);
+    assert!(
+        run.stdout_lines < 20,
+        "{} lines:\n{}",
+        run.stdout_lines,
+        run.stdout
+    );
     run.assert_memory(1, 2048);
 }
 
@@ -533,17 +614,32 @@ fn sequence_numbers_wrap_at_2_pow_32() {
             c.data(pcap, T0 + 1000 + i * 1000)?;
         }
         let (mut again, seq, ack) = resend.expect("segment 100");
-        pcap.frame(T0 + 2_200_000, again.seq_ack(seq, ack).flags(PSH | ACK).bytes())?;
+        pcap.frame(
+            T0 + 2_200_000,
+            again.seq_ack(seq, ack).flags(PSH | ACK).bytes(),
+        )?;
         c.close(pcap, T0 + 2_300_000)
     });
     run.assert_clean();
     assert_eq!(run.stat("Retransmit"), 1, "{}", run.stdout);
-    assert_eq!((run.stat("Total Sessions"), run.stat("Lookup"), run.stat("ActiveSession")), (1, 1, 0));
+    assert_eq!(
+        (
+            run.stat("Total Sessions"),
+            run.stat("Lookup"),
+            run.stat("ActiveSession")
+        ),
+        (1, 1, 0)
+    );
     // The retransmitted segment lies past the wrap (its sequence number is small), and is
     // shown twice: as the original (green) and as the retransmission.
     let resent = format!("{:08X}/", (u32::MAX - 1599).wrapping_add(100 * 100));
     assert!(resent.starts_with("0000"), "{resent}");
-    assert_eq!(run.stdout.matches(&resent).count(), 2, "retransmitted segment not shown:\n{}", run.stdout);
+    assert_eq!(
+        run.stdout.matches(&resent).count(),
+        2,
+        "retransmitted segment not shown:\n{}",
+        run.stdout
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -563,7 +659,10 @@ fn timestamps_going_backwards() {
         c.close(pcap, T0 - 9_998_000)?;
         // A half-open session at T0 ...
         let h = Conn::new(40005, 30, 40, 0);
-        pcap.frame(T0 + 3000, h.bare(true).seq_ack(h.cseq, 0).flags(SYN).bytes())?;
+        pcap.frame(
+            T0 + 3000,
+            h.bare(true).seq_ack(h.cseq, 0).flags(SYN).bytes(),
+        )?;
         // ... an established one an hour earlier (the clock jumped back): nothing may time
         // out now ...
         Conn::new(40006, 50, 60, 0).handshake(pcap, T0 - 3_600_000_000)?;
@@ -571,23 +670,49 @@ fn timestamps_going_backwards() {
         Conn::new(40007, 70, 80, 0).handshake(pcap, T0 + 60_000_000)
     });
     run.assert_clean();
-    assert_eq!(run.stat("LongDelay"), 0, "a backward step is not a gap:\n{}", run.stdout);
+    assert_eq!(
+        run.stat("LongDelay"),
+        0,
+        "a backward step is not a gap:\n{}",
+        run.stdout
+    );
     assert_eq!(run.stat("LongConnect"), 0);
     assert_eq!(run.stat("Total Sessions"), 4);
     assert_eq!(run.stat("Timeout"), 2, "{}", run.stdout);
     // Both timed out at the forward jump (T0 + 60 s = 22:14:20 UTC), none at the backward one.
-    let destroyed: Vec<&str> = run.stdout.lines().filter(|l| l.contains("destroy session")).collect();
+    let destroyed: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.contains("destroy session"))
+        .collect();
     assert_eq!(destroyed.len(), 2, "{}", run.stdout);
-    assert!(destroyed.iter().all(|l| l.contains("22:14:20.000")), "{destroyed:?}");
-    let header = run.stdout.lines().find(|l| l.starts_with("0001 ")).expect("session 1 shown (--all)");
-    assert!(header.contains(" 0.000 |"), "duration of a session going back in time: {header}");
-    let capture_time = run.stderr.lines().find(|l| l.starts_with("Capture Time")).expect("capture time");
+    assert!(
+        destroyed.iter().all(|l| l.contains("22:14:20.000")),
+        "{destroyed:?}"
+    );
+    let header = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("0001 "))
+        .expect("session 1 shown (--all)");
+    assert!(
+        header.contains(" 0.000 |"),
+        "duration of a session going back in time: {header}"
+    );
+    let capture_time = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("Capture Time"))
+        .expect("capture time");
     assert!(capture_time.ends_with("00:01:00"), "{capture_time}");
 }
 
 /// Writes `n` packets of a clean session (handshake, data, close) through `each`, which gets
 /// the time and the frame.
-fn clean_session(port: u16, mut each: impl FnMut(i64, &[u8]) -> std::io::Result<()>) -> std::io::Result<()> {
+fn clean_session(
+    port: u16,
+    mut each: impl FnMut(i64, &[u8]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let mut mem = Pcap::new(Vec::new())?;
     let mut c = Conn::new(port, 100, 200, 50);
     c.handshake(&mut mem, T0)?;
@@ -622,16 +747,40 @@ fn duplicate_packets() {
     let clean = run_miruo(&["-S0"], mirrored);
     clean.assert_clean();
     assert_eq!(clean.stat("recv"), 2 * 16);
-    assert_eq!((clean.stat("Retransmit"), clean.stat("Lookup")), (0, 0), "{}", clean.stdout);
-    assert_eq!((clean.stat("Total Sessions"), clean.stat("ActiveSession")), (1, 0));
+    assert_eq!(
+        (clean.stat("Retransmit"), clean.stat("Lookup")),
+        (0, 0),
+        "{}",
+        clean.stdout
+    );
+    assert_eq!(
+        (clean.stat("Total Sessions"), clean.stat("ActiveSession")),
+        (1, 0)
+    );
 
     let syn = run_miruo(&[], mirrored);
     syn.assert_clean();
-    assert_eq!((syn.stat("Retransmit"), syn.stat("Lookup"), syn.stat("ActiveSession")), (1, 1, 0), "{}", syn.stdout);
+    assert_eq!(
+        (
+            syn.stat("Retransmit"),
+            syn.stat("Lookup"),
+            syn.stat("ActiveSession")
+        ),
+        (1, 1, 0),
+        "{}",
+        syn.stdout
+    );
 
     let every = run_miruo(&["-S0", "-r", "-1"], mirrored);
     every.assert_clean();
-    assert_eq!((every.stat("Retransmit"), every.stat("Lookup"), every.stat("ActiveSession")), (1, 1, 0));
+    assert_eq!(
+        (
+            every.stat("Retransmit"),
+            every.stat("Lookup"),
+            every.stat("ActiveSession")
+        ),
+        (1, 1, 0)
+    );
     // Every data copy is shown as a retransmission: 10 data segments, 10 copies at least.
     assert!(every.stdout_lines > 20, "{}", every.stdout);
 
@@ -640,11 +789,19 @@ fn duplicate_packets() {
         c.handshake(pcap, T0)?;
         let (seq, ack) = (c.cseq, c.sseq);
         c.data(pcap, T0 + 1000)?;
-        pcap.frame(T0 + 1_501_000, c.client.clone().seq_ack(seq, ack).flags(PSH | ACK).bytes())?;
+        pcap.frame(
+            T0 + 1_501_000,
+            c.client.clone().seq_ack(seq, ack).flags(PSH | ACK).bytes(),
+        )?;
         c.close(pcap, T0 + 1_600_000)
     });
     late.assert_clean();
-    assert_eq!((late.stat("Retransmit"), late.stat("Lookup")), (1, 1), "{}", late.stdout);
+    assert_eq!(
+        (late.stat("Retransmit"), late.stat("Lookup")),
+        (1, 1),
+        "{}",
+        late.stdout
+    );
 }
 
 /// Overlapping IPv4 fragments: two different "first fragments" of one datagram (the second
@@ -657,10 +814,16 @@ fn overlapping_ip_fragments() {
         let mut c = Conn::new(40010, 1000, 2000, 0);
         c.handshake(pcap, T0)?;
         let mut first = Conn::new(40010, 0, 0, 200).client;
-        first.seq_ack(c.cseq, c.sseq).flags(PSH | ACK).fragment(0, true);
+        first
+            .seq_ack(c.cseq, c.sseq)
+            .flags(PSH | ACK)
+            .fragment(0, true);
         pcap.frame(T0 + 1000, first.bytes())?;
         // The overlapping rewrite: offset 0 again, different sequence number and flags.
-        first.seq_ack(c.cseq.wrapping_add(7), c.sseq).flags(RST | ACK).fragment(0, true);
+        first
+            .seq_ack(c.cseq.wrapping_add(7), c.sseq)
+            .flags(RST | ACK)
+            .fragment(0, true);
         pcap.frame(T0 + 1100, first.bytes())?;
         // Later fragments at offsets 1 and 3 (8 and 24 bytes) overlapping the first ones.
         for (i, off) in [1u16, 3, 2].into_iter().enumerate() {
@@ -677,12 +840,21 @@ fn overlapping_ip_fragments() {
     });
     run.assert_clean();
     assert_eq!(run.stat("recv"), 3 + 2 + 3 + 1);
-    assert_eq!(run.stat("fragment"), 2, "both first fragments flagged:\n{}", run.stdout);
+    assert_eq!(
+        run.stat("fragment"),
+        2,
+        "both first fragments flagged:\n{}",
+        run.stdout
+    );
     assert_eq!(run.stat("TCP"), 1, "the 8-byte TCP header");
     assert_eq!(run.stat("Total Sessions"), 1);
     // The fragment flags the session; the RST in the rewritten first fragment closes it.
     assert_eq!(run.stat("Lookup"), 1, "{}", run.stdout);
-    assert!(run.stdout.lines().filter(|l| l.contains(" F <")).count() == 2, "{}", run.stdout);
+    assert!(
+        run.stdout.lines().filter(|l| l.contains(" F <")).count() == 2,
+        "{}",
+        run.stdout
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -703,8 +875,15 @@ mod fuzz_regressions {
     }
 
     fn packet(from_client: bool, seq: u32, flags: u8, ts_us: i64) -> Packet<'static> {
-        let (c, s) = (IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)), IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)));
-        let (src, dst, sport, dport) = if from_client { (c, s, 40000, 80) } else { (s, c, 80, 40000) };
+        let (c, s) = (
+            IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)),
+            IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)),
+        );
+        let (src, dst, sport, dport) = if from_client {
+            (c, s, 40000, 80)
+        } else {
+            (s, c, 80, 40000)
+        };
         Packet {
             ts_us,
             wire_len: 154,
@@ -727,14 +906,21 @@ mod fuzz_regressions {
     /// segments after them piled up without bound (spec §4.9 prunes after every store).
     #[test]
     fn pruning_resumes_after_a_session_of_marked_segments() {
-        let mut tracker = Tracker::new(Config { retransmit_ms: -1, segment_limit: 0, ..Config::default() });
+        let mut tracker = Tracker::new(Config {
+            retransmit_ms: -1,
+            segment_limit: 0,
+            ..Config::default()
+        });
         let mut ts = super::T0;
         let mut tick = || {
             ts += 100;
             ts
         };
         tracker.packet(&packet(true, 0, super::SYN, tick()), &mut Nothing);
-        tracker.packet(&packet(false, 0, super::SYN | super::ACK, tick()), &mut Nothing);
+        tracker.packet(
+            &packet(false, 0, super::SYN | super::ACK, tick()),
+            &mut Nothing,
+        );
         tracker.packet(&packet(true, 1, super::ACK, tick()), &mut Nothing);
         // 1100 data segments, each repeated: 2200 marked segments.
         for i in 0..1100u32 {
@@ -746,10 +932,16 @@ mod fuzz_regressions {
         assert!(marked > 2048, "{marked}");
         // 5000 plain data segments: each is pruned by the next store.
         for i in 1100..6100u32 {
-            tracker.packet(&packet(true, 1 + i * 100, super::PSH | super::ACK, tick()), &mut Nothing);
+            tracker.packet(
+                &packet(true, 1 + i * 100, super::PSH | super::ACK, tick()),
+                &mut Nothing,
+            );
         }
         let active = tracker.stats().active_segments;
-        assert!(active <= marked + 1, "unmarked segments kept: {active} stored, {marked} of them marked");
+        assert!(
+            active <= marked + 1,
+            "unmarked segments kept: {active} stored, {marked} of them marked"
+        );
         assert_eq!(tracker.stats().drop_segment, 0);
     }
 
@@ -758,10 +950,14 @@ mod fuzz_regressions {
     #[test]
     fn dpi_lines_carry_no_control_characters() {
         let http = HttpDpi::from_mode("http:%:%").expect("mode").expect("http");
-        let lines = http.inspect(b"GET /a\x1b[2J HTTP/1.1\r\nHost: h\rX\r\nX-A: \x1b]0;title\x07\r\n\r\n");
+        let lines =
+            http.inspect(b"GET /a\x1b[2J HTTP/1.1\r\nHost: h\rX\r\nX-A: \x1b]0;title\x07\r\n\r\n");
         assert_eq!(lines.len(), 3, "{lines:?}");
         for line in &lines {
-            assert!(!line.chars().any(char::is_control), "control character in {line:?}");
+            assert!(
+                !line.chars().any(char::is_control),
+                "control character in {line:?}"
+            );
         }
         assert_eq!(lines[1], "DPI:HTTP:Header >>>>>>>>> Host: h.X");
     }

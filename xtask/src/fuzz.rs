@@ -24,7 +24,14 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 /// Every target of fuzz/Cargo.toml, in the order they run.
-pub const TARGETS: [&str; 6] = ["decode", "capture_file", "tcp_options", "http", "filter", "tracker"];
+pub const TARGETS: [&str; 6] = [
+    "decode",
+    "capture_file",
+    "tcp_options",
+    "http",
+    "filter",
+    "tracker",
+];
 
 /// Link types in the order of the `decode` target's table (its first input byte picks one).
 const DECODE_LINKS: [u32; 11] = [1, 113, 276, 0, 108, 101, 12, 14, 228, 229, 147];
@@ -85,11 +92,17 @@ pub fn run(args: &[String]) -> Result<()> {
         match a.as_str() {
             "--target" => only = Some(it.next().context("--target needs a name")?.clone()),
             "--keep-seeds" => keep_seeds = true,
-            n => seconds = n.parse().with_context(|| format!("fuzz: '{n}' is not a number of seconds"))?,
+            n => {
+                seconds = n
+                    .parse()
+                    .with_context(|| format!("fuzz: '{n}' is not a number of seconds"))?
+            }
         }
     }
     let targets: Vec<&str> = match &only {
-        Some(t) if TARGETS.contains(&t.as_str()) => vec![TARGETS.iter().find(|x| **x == t).expect("checked")],
+        Some(t) if TARGETS.contains(&t.as_str()) => {
+            vec![TARGETS.iter().find(|x| **x == t).expect("checked")]
+        }
         Some(t) => bail!("fuzz: no target '{t}' (targets: {})", TARGETS.join(", ")),
         None => TARGETS.to_vec(),
     };
@@ -120,7 +133,10 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
 
-    println!("\n{:<14} {:>8} {:>12} {:>10} {:>7} {:>7} {:>7}", "target", "seconds", "executions", "execs/s", "cov", "ft", "corpus");
+    println!(
+        "\n{:<14} {:>8} {:>12} {:>10} {:>7} {:>7} {:>7}",
+        "target", "seconds", "executions", "execs/s", "cov", "ft", "corpus"
+    );
     for (t, f) in &table {
         println!(
             "{t:<14} {:>8.0} {:>12} {:>10.0} {:>7} {:>7} {:>7}",
@@ -133,7 +149,11 @@ pub fn run(args: &[String]) -> Result<()> {
         );
     }
     if !failures.is_empty() {
-        bail!("fuzzing found {} problem(s):\n  {}", failures.len(), failures.join("\n  "));
+        bail!(
+            "fuzzing found {} problem(s):\n  {}",
+            failures.len(),
+            failures.join("\n  ")
+        );
     }
     Ok(())
 }
@@ -144,12 +164,20 @@ pub fn run(args: &[String]) -> Result<()> {
 /// environment (the sanitizer flags cargo-fuzz sets would reach the eBPF build otherwise).
 fn fuzz_cmd(fuzz: &Path) -> Command {
     let mut c = Command::new("cargo");
-    c.current_dir(fuzz).args(["+nightly", "fuzz"]).env("MIRUO_NO_EBPF", "1").env_remove("CI").env("RUSTUP_AUTO_INSTALL", "0");
+    c.current_dir(fuzz)
+        .args(["+nightly", "fuzz"])
+        .env("MIRUO_NO_EBPF", "1")
+        .env_remove("CI")
+        .env("RUSTUP_AUTO_INSTALL", "0");
     c
 }
 
 fn ensure_cargo_fuzz() -> Result<()> {
-    let ok = Command::new("cargo").args(["fuzz", "--version"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    let ok = Command::new("cargo")
+        .args(["fuzz", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
     if ok.is_ok_and(|s| s.success()) {
         return Ok(());
     }
@@ -166,7 +194,9 @@ fn run_target(fuzz: &Path, target: &str, corpus: &Path, seconds: u64) -> Result<
     let artifacts = fuzz.join("artifacts").join(target);
     std::fs::create_dir_all(&artifacts)?;
     let mut cmd = fuzz_cmd(fuzz);
-    cmd.args(["run", target, "--jobs", "1"]).arg(corpus).arg("--");
+    cmd.args(["run", target, "--jobs", "1"])
+        .arg(corpus)
+        .arg("--");
     cmd.arg(format!("-max_total_time={seconds}"))
         .arg(format!("-max_len={}", max_len(target)))
         // An input that takes this long is a bug (a loop that does not advance), not a slow
@@ -180,16 +210,27 @@ fn run_target(fuzz: &Path, target: &str, corpus: &Path, seconds: u64) -> Result<
         cmd.arg(format!("-dict={}", dict.display()));
     }
     let started = Instant::now();
-    let status = cmd.stdout(log.try_clone()?).stderr(log).status().context("cannot start cargo fuzz")?;
+    let status = cmd
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .status()
+        .context("cannot start cargo fuzz")?;
     let text = std::fs::read_to_string(&log_path).unwrap_or_default();
     let mut f = parse_figures(&text);
     f.seconds = started.elapsed().as_secs_f64().min(seconds as f64 + 1.0);
     if !status.success() {
         let reproducer = text
             .lines()
-            .find_map(|l| l.split_once("Test unit written to ").map(|(_, p)| p.trim().to_string()))
+            .find_map(|l| {
+                l.split_once("Test unit written to ")
+                    .map(|(_, p)| p.trim().to_string())
+            })
             .unwrap_or_else(|| "(none written)".into());
-        let summary = text.lines().find(|l| l.contains("ERROR:") || l.contains("panicked at")).unwrap_or("").trim();
+        let summary = text
+            .lines()
+            .find(|l| l.contains("ERROR:") || l.contains("panicked at"))
+            .unwrap_or("")
+            .trim();
         bail!(
             "{status}: {summary}\n    reproducer: {reproducer}\n    replay: cd fuzz && cargo +nightly fuzz run {target} {reproducer}\n    log: {}",
             log_path.display()
@@ -203,7 +244,10 @@ fn parse_figures(text: &str) -> Figures {
     let mut f = Figures::default();
     let field = |line: &str, key: &str| -> Option<u64> {
         let rest = line.split(key).nth(1)?;
-        rest.split(|c: char| !c.is_ascii_digit()).find(|w| !w.is_empty())?.parse().ok()
+        rest.split(|c: char| !c.is_ascii_digit())
+            .find(|w| !w.is_empty())?
+            .parse()
+            .ok()
     };
     for line in text.lines() {
         if line.starts_with('#') && line.contains("cov: ") {
@@ -255,7 +299,10 @@ fn seed(root: &Path, target: &str, corpus: &Path) -> Result<usize> {
                 v.push(0);
                 // Three frames of different captures after each expression.
                 for (link, frame) in frames.iter().skip(n * 3).take(3) {
-                    let i = FILTER_LINKS.iter().position(|l| l == link).expect("filtered above");
+                    let i = FILTER_LINKS
+                        .iter()
+                        .position(|l| l == link)
+                        .expect("filtered above");
                     v.push(i as u8);
                     v.push(frame.len() as u8);
                     v.extend_from_slice(frame);
@@ -289,13 +336,21 @@ fn captures(root: &Path) -> Vec<PathBuf> {
         if let Ok(entries) = std::fs::read_dir(&dir) {
             for e in entries.flatten() {
                 let p = e.path();
-                if matches!(p.extension().and_then(|x| x.to_str()), Some("pcap" | "pcapng")) {
+                if matches!(
+                    p.extension().and_then(|x| x.to_str()),
+                    Some("pcap" | "pcapng")
+                ) {
                     v.push(p);
                 }
             }
         }
     }
-    v.sort_by_key(|p| (std::fs::metadata(p).map_or(u64::MAX, |m| m.len()), p.clone()));
+    v.sort_by_key(|p| {
+        (
+            std::fs::metadata(p).map_or(u64::MAX, |m| m.len()),
+            p.clone(),
+        )
+    });
     v
 }
 
@@ -304,8 +359,14 @@ fn frames_of(captures: &[PathBuf], per_file: usize) -> Vec<(u32, Vec<u8>)> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for c in captures {
-        let Ok(bytes) = std::fs::read(c) else { continue };
-        for (link, frame) in capture_frames(&bytes).into_iter().filter(|(_, f)| seen.insert(hash(f))).take(per_file) {
+        let Ok(bytes) = std::fs::read(c) else {
+            continue;
+        };
+        for (link, frame) in capture_frames(&bytes)
+            .into_iter()
+            .filter(|(_, f)| seen.insert(hash(f)))
+            .take(per_file)
+        {
             out.push((link, frame.to_vec()));
         }
     }
@@ -319,15 +380,25 @@ pub fn capture_frames(b: &[u8]) -> Vec<(u32, &[u8])> {
     let mut out = Vec::new();
     let u32_at = |at: usize, le: bool| -> Option<u32> {
         let w: [u8; 4] = b.get(at..at + 4)?.try_into().ok()?;
-        Some(if le { u32::from_le_bytes(w) } else { u32::from_be_bytes(w) })
+        Some(if le {
+            u32::from_le_bytes(w)
+        } else {
+            u32::from_be_bytes(w)
+        })
     };
-    let Some(magic) = u32_at(0, true) else { return out };
+    let Some(magic) = u32_at(0, true) else {
+        return out;
+    };
     if matches!(magic, 0xa1b2_c3d4 | 0xa1b2_3c4d | 0xd4c3_b2a1 | 0x4d3c_b2a1) {
         let le = matches!(magic, 0xa1b2_c3d4 | 0xa1b2_3c4d);
-        let Some(link) = u32_at(20, le) else { return out };
+        let Some(link) = u32_at(20, le) else {
+            return out;
+        };
         let mut at = 24;
         while let (Some(caplen), true) = (u32_at(at + 8, le), at + 16 <= b.len()) {
-            let Some(frame) = b.get(at + 16..at + 16 + caplen as usize) else { break };
+            let Some(frame) = b.get(at + 16..at + 16 + caplen as usize) else {
+                break;
+            };
             out.push((link & 0xffff, frame));
             at += 16 + caplen as usize;
         }
@@ -340,18 +411,28 @@ pub fn capture_frames(b: &[u8]) -> Vec<(u32, &[u8])> {
                 le = u32_at(at + 8, true) == Some(0x1a2b_3c4d);
                 links.clear();
             }
-            let (Some(kind), Some(len)) = (u32_at(at, le), u32_at(at + 4, le)) else { break };
+            let (Some(kind), Some(len)) = (u32_at(at, le), u32_at(at + 4, le)) else {
+                break;
+            };
             let len = len as usize;
             if len < 12 || at + len > b.len() {
                 break;
             }
             match kind {
-                1 => links.push(u32::from(u16::from_le_bytes(if le { [b[at + 8], b[at + 9]] } else { [b[at + 9], b[at + 8]] }))),
+                1 => links.push(u32::from(u16::from_le_bytes(if le {
+                    [b[at + 8], b[at + 9]]
+                } else {
+                    [b[at + 9], b[at + 8]]
+                }))),
                 6 => {
-                    let (Some(iface), Some(caplen)) = (u32_at(at + 8, le), u32_at(at + 20, le)) else { break };
-                    if let (Some(link), Some(frame)) =
-                        (links.get(iface as usize), b.get(at + 28..(at + 28 + caplen as usize).min(at + len)))
-                    {
+                    let (Some(iface), Some(caplen)) = (u32_at(at + 8, le), u32_at(at + 20, le))
+                    else {
+                        break;
+                    };
+                    if let (Some(link), Some(frame)) = (
+                        links.get(iface as usize),
+                        b.get(at + 28..(at + 28 + caplen as usize).min(at + len)),
+                    ) {
                         out.push((*link, frame));
                     }
                 }
@@ -370,10 +451,23 @@ fn keep(fuzz: &Path, target: &str, corpus: &Path) -> Result<usize> {
     let _ = std::fs::remove_dir_all(&merged);
     std::fs::create_dir_all(&merged)?;
     let mut cmd = fuzz_cmd(fuzz);
-    cmd.args(["run", target]).arg(&merged).arg(corpus).arg("--").arg("-merge=1").arg(format!("-max_len={}", max_len(target)));
-    let out = cmd.output().context("cannot start cargo fuzz for the merge")?;
+    cmd.args(["run", target])
+        .arg(&merged)
+        .arg(corpus)
+        .arg("--")
+        .arg("-merge=1")
+        .arg(format!("-max_len={}", max_len(target)));
+    let out = cmd
+        .output()
+        .context("cannot start cargo fuzz for the merge")?;
     if !out.status.success() {
-        bail!("merging the {target} corpus failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
+        bail!(
+            "merging the {target} corpus failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
     }
     let seeds = fuzz.join("seeds").join(target);
     std::fs::create_dir_all(&seeds)?;
@@ -398,18 +492,26 @@ mod tests {
         assert!(frames.iter().all(|(link, _)| *link == 1), "Ethernet");
         // The capture starts with an ARP exchange (42 bytes), then the TCP sessions.
         assert_eq!(frames[0].1.len(), 42);
-        assert!(frames.iter().filter(|(_, f)| f.len() >= 54).count() > 10, "{} frames", frames.len());
+        assert!(
+            frames.iter().filter(|(_, f)| f.len() >= 54).count() > 10,
+            "{} frames",
+            frames.len()
+        );
     }
 
     #[test]
     fn reads_pcapng_blocks() {
         // SHB (little-endian), IDB (Ethernet), one EPB of 4 bytes.
         let mut f = Vec::new();
-        f.extend_from_slice(&[0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0]);
+        f.extend_from_slice(&[
+            0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0,
+        ]);
         f.extend_from_slice(&[0xff; 8]);
         f.extend_from_slice(&[28, 0, 0, 0]);
         f.extend_from_slice(&[1, 0, 0, 0, 20, 0, 0, 0, 1, 0, 0, 0, 0, 0, 4, 0, 20, 0, 0, 0]);
-        f.extend_from_slice(&[6, 0, 0, 0, 36, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0]);
+        f.extend_from_slice(&[
+            6, 0, 0, 0, 36, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0,
+        ]);
         f.extend_from_slice(&[9, 8, 7, 6, 36, 0, 0, 0]);
         assert_eq!(capture_frames(&f), vec![(1, &[9u8, 8, 7, 6][..])]);
     }

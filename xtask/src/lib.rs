@@ -6,6 +6,7 @@ pub mod bench_live;
 pub mod fuzz;
 pub mod run;
 pub mod setup;
+pub mod soak;
 pub mod test;
 pub mod testbed;
 pub mod testdata;

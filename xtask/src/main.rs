@@ -11,7 +11,8 @@ commands:
   test               run every test (unit, conformance, corpus, live capture as root)
   bench              benchmarks: replay speed and memory, live-capture overhead
   gen-testdata       capture real TCP traffic between network namespaces into testdata/
-  fuzz [SECONDS]     run every cargo-fuzz target SECONDS each (default 30; --target NAME, --keep-seeds)";
+  fuzz [SECONDS]     run every cargo-fuzz target SECONDS each (default 30; --target NAME, --keep-seeds)
+  soak [MINUTES]     churn through miruo (live as root, else --replay) and sample RSS, fds, drops each minute";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -26,6 +27,7 @@ fn main() -> Result<()> {
         "bench" => xtask::bench::run(rest),
         "gen-testdata" => xtask::testdata::run(rest),
         "fuzz" => xtask::fuzz::run(rest),
+        "soak" => xtask::soak::run(rest),
         // Hidden: the test bed's servers and clients, for `ip netns exec NS cargo xtask peer ...`.
         "peer" => xtask::testbed::peer::main(rest),
         "-h" | "--help" | "help" => {
