@@ -161,6 +161,13 @@ fn open_live(devices: &[String], settings: &Settings) -> Result<Box<dyn Source>>
     // The kernel-evaluable part of the expression (host/net/port terms joined by `and`): what it
     // excludes never reaches the ring; the whole expression still runs in `Pipeline::frame`.
     let filter = crate::filter::pushdown::parse(&settings.expression).unwrap_or_default();
+    // A bad expression is a usage error before anything is attached (the frames are Ethernet,
+    // or raw IP on tun devices, for which the same expression is compiled again later).
+    if !settings.expression.is_empty() {
+        Filter::new(&settings.expression, LinkType::ETHERNET).map_err(|e| {
+            UsageError(format!("bad filter expression '{}': {e}", settings.expression))
+        })?;
+    }
     let opts = LiveOptions {
         xdp: settings.xdp,
         payload,
