@@ -280,16 +280,18 @@ impl Run {
 ///
 /// * session-table bucket: `(FlowKey, Session)` = 80 + 104 → 192 bytes + 1 control byte;
 /// * its SYN: a 96-byte `Segment` in a vector of its own (112 bytes with malloc's header);
-/// * its retransmission-index bucket: 24 + 8 bytes + 1 control byte.
+/// * its retransmission-index bucket: 24 + 8 bytes + 1 control byte;
+/// * its entry in the timeout queue: `(i64, u64, FlowKey)` = 96 bytes in a binary heap.
 ///
 /// hashbrown keeps at most 7/8 of its buckets full, so right after doubling it has 16/7
-/// buckets per entry, and while doubling 8/7 + 16/7 = 24/7. A million half-open sessions peak
-/// at 778 bytes each (measured: VmHWM 769 MB); the bound below allows 887. A stored segment is
-/// 96 bytes in its session's vector (which doubles: ×2) plus its index bucket (×24/7).
+/// buckets per entry, and while doubling 8/7 + 16/7 = 24/7; the heap is a vector (×2). A
+/// million half-open sessions peak at 925 bytes each (measured: VmHWM 904 MB); the bound
+/// below allows 1079. A stored segment is 96 bytes in its session's vector (which doubles:
+/// ×2) plus its index bucket (×24/7).
 fn memory_limit_kb(sessions: u64, segments: u64) -> u64 {
     const FIXED: u64 = 30 << 20;
     const TABLE_PEAK: f64 = 24.0 / 7.0;
-    let session = (193.0 + 33.0) * TABLE_PEAK + 112.0;
+    let session = (193.0 + 33.0) * TABLE_PEAK + 112.0 + 96.0 * 2.0;
     let segment = 96.0 * 2.0 + 33.0 * TABLE_PEAK;
     (FIXED + (sessions as f64 * session + segments as f64 * segment) as u64) / 1024
 }
@@ -961,4 +963,40 @@ mod fuzz_regressions {
         }
         assert_eq!(lines[1], "DPI:HTTP:Header >>>>>>>>> Host: h.X");
     }
+}
+
+/// Connection churn: 300,000 complete short sessions within 20 s of capture time under the
+/// default limits. At most two are open at once, so memory must be that of a few sessions,
+/// however many came and went.
+///
+/// Fails at 079bffc: the timeout queue keeps a 96-byte entry for every ended session until
+/// that entry comes due (up to 31 s of capture time, 901 s once a session was established for
+/// 31 s), so its size follows the connection rate, not `-L`: VmHWM 36.6 MB here, 27 MB of it
+/// for 300,000 stale entries.
+#[test]
+#[ignore = "known: stale timeout-queue entries of ended sessions grow with the connection rate (see the doc comment)"]
+fn churn_of_short_sessions() {
+    const N: u32 = 300_000;
+    let run = run_miruo(&[], |pcap| {
+        let mut c = Conn::new(1, 0, 0, 0);
+        for i in 0..N {
+            let ts = T0 + i64::from(i) * 60;
+            let port = 1024 + (i % 60000) as u16;
+            let ip = [198, 19, (i / 60000) as u8, 1];
+            c.client.src(ip, port);
+            c.server.dst(ip, port);
+            c.cseq = i;
+            c.sseq = !i;
+            c.handshake(pcap, ts)?;
+            c.close(pcap, ts + 30)?;
+        }
+        Ok(())
+    });
+    run.assert_clean();
+    assert_eq!(run.stat("recv"), 6 * u64::from(N));
+    assert_eq!(run.stat("Total Sessions"), u64::from(N));
+    assert_eq!((run.stat("ActiveSession"), run.stat("DropSession")), (0, 0));
+    assert!(run.stat("ActiveSessionMax") <= 2);
+    // Two sessions of at most five stored segments each, and room for a thousand more.
+    run.assert_memory(1024, 5 * 1024);
 }
