@@ -300,8 +300,10 @@ pub struct Stats {
 /// instructions; this lookup runs for every packet.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct FlowKey {
-    lo: (u128, u16),
-    hi: (u128, u16),
+    /// The two addresses, lower endpoint first, each as two 64-bit halves: 8-byte alignment
+    /// keeps the key at 40 bytes (a `u128` would pad it to 80).
+    addrs: [u64; 4],
+    ports: [u16; 2],
     vlan: u32,
 }
 
@@ -315,10 +317,14 @@ impl FlowKey {
             (addr, e.port)
         };
         let (a, b) = (bits(a), bits(b));
-        if a <= b {
-            FlowKey { lo: a, hi: b, vlan }
-        } else {
-            FlowKey { lo: b, hi: a, vlan }
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        let halves = |x: u128| [(x >> 64) as u64, x as u64];
+        let [l0, l1] = halves(lo.0);
+        let [h0, h1] = halves(hi.0);
+        FlowKey {
+            addrs: [l0, l1, h0, h1],
+            ports: [lo.1, hi.1],
+            vlan,
         }
     }
 }
@@ -349,7 +355,9 @@ type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
 
 pub struct Tracker {
     cfg: Config,
-    sessions: FastMap<FlowKey, Session>,
+    /// Boxed: the table's buckets stay small (48 bytes), which matters at a million sessions,
+    /// where a table that doubles briefly holds both bucket arrays.
+    sessions: FastMap<FlowKey, Box<Session>>,
     /// First stored copy (packet ID) of each (session, seq, ack, length, flags): the original's
     /// search "from the SYN forward, first hit wins", in O(1) instead of O(stored segments).
     originals: FastMap<RetransKey, u64>,
@@ -586,6 +594,7 @@ impl Tracker {
         } else if self.cfg.live {
             report.live_segment(session, &session.segments[last]);
         }
+        self.compact_deadlines();
     }
 
     fn create(
@@ -631,7 +640,8 @@ impl Tracker {
         if self.cfg.live {
             report.live_segment(&session, &session.segments[0]);
         }
-        self.sessions.insert(key, session);
+        self.sessions.insert(key, Box::new(session));
+        self.compact_deadlines();
     }
 
     /// spec §4.6: a session reached a closed state.
@@ -655,7 +665,7 @@ impl Tracker {
     }
 
     /// Removes a session and its index entries, updating the active counters.
-    fn remove(&mut self, key: &FlowKey) -> Session {
+    fn remove(&mut self, key: &FlowKey) -> Box<Session> {
         let session = self
             .sessions
             .remove(key)
@@ -722,12 +732,27 @@ impl Tracker {
         }
     }
 
+    /// Drops the queue's stale entries (of ended sessions, or superseded by an earlier
+    /// deadline) once they outnumber the live ones, so the queue's memory follows `-L` like
+    /// the session table's. Rebuilding from the live sessions' queued deadlines costs O(n)
+    /// after at least n pushes: O(1) per push.
+    fn compact_deadlines(&mut self) {
+        if self.deadlines.len() > 2 * self.sessions.len() + 1024 {
+            self.deadlines = self
+                .sessions
+                .iter()
+                .map(|(key, s)| Reverse((s.queued_deadline, s.id, *key)))
+                .collect();
+        }
+    }
+
     /// F9: at the end of the input, shows every open session that would be shown if it closed
     /// now. The statistics keep counting them as active, as the original's did.
     pub fn finish(&self, report: &mut impl Report) {
         let mut open: Vec<&Session> = self
             .sessions
             .values()
+            .map(|s| &**s)
             .filter(|s| {
                 s.display
                     || self.cfg.all
