@@ -7,7 +7,7 @@
 //!    (unlimited): wall time, CPU time and peak RSS of the process, to show that memory is set
 //!    by `-L`/`-l`, not by the file's size.
 
-use crate::util::{run_cmd, workspace_root};
+use crate::util::{build_release_miruo, run_cmd, workspace_root};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -94,14 +94,7 @@ pub fn run(args: &[String]) -> Result<()> {
             .args(["bench", "-p", "miruo", "--bench", "replay"]),
     )?;
 
-    run_cmd(Command::new("cargo").current_dir(&root).args([
-        "build",
-        "--release",
-        "--quiet",
-        "-p",
-        "miruo",
-    ]))?;
-    let binary = root.join("target/release/miruo");
+    let binary = build_release_miruo()?;
     println!("\nwhole process (best of 5 runs; peak RSS of the process):");
     println!(
         "{:<16} {:<10} {:>9} {:>10} {:>11} {:>10} {:>12}",

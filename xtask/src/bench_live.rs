@@ -17,7 +17,7 @@
 //! processes are the test bed's, removed and stopped by their guards, also on failure.
 
 use crate::testbed::{self, ChildGuard, NetConfig, TestNet};
-use crate::util::{run_cmd, workspace_root};
+use crate::util::{build_release_miruo, workspace_root};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -303,14 +303,7 @@ fn consumer_ceiling(root: &Path) -> Result<Vec<String>> {
 /// The live benchmarks; a message and `Ok` when they cannot run here.
 pub fn run() -> Result<()> {
     let root = workspace_root();
-    run_cmd(Command::new("cargo").current_dir(&root).args([
-        "build",
-        "--release",
-        "--quiet",
-        "-p",
-        "miruo",
-    ]))?;
-    let miruo = root.join("target/release/miruo");
+    let miruo = build_release_miruo()?;
     if let Some(why) = unavailable(&miruo) {
         eprintln!("bench: live capture skipped: {why}");
         return Ok(());

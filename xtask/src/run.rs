@@ -2,7 +2,7 @@
 //! with ARGS — under sudo for live capture (`-i`) when not root. Without `-i` or `-f` it
 //! replays a capture of the project's own (`testdata/`).
 
-use crate::util::{run_cmd, workspace_root};
+use crate::util::{build_release_miruo, workspace_root};
 use anyhow::Result;
 use std::process::Command;
 
@@ -21,14 +21,7 @@ pub fn run(args: &[String]) -> Result<()> {
     // Even a replay needs libpcap (the filter compiler) to build; the set-up checks each piece
     // and only installs what is missing, so a prepared machine pays a second at most.
     crate::setup::run(&[])?;
-    run_cmd(Command::new("cargo").current_dir(&root).args([
-        "build",
-        "--release",
-        "--quiet",
-        "-p",
-        "miruo",
-    ]))?;
-    let binary = root.join("target/release/miruo");
+    let binary = build_release_miruo()?;
     let mut argv = args.clone();
     if !live && !wants(&args, "-f", "--file") {
         argv.splice(

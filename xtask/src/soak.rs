@@ -23,7 +23,7 @@
 //! all, and frames must still be arriving.
 
 use crate::testbed::{self, NetConfig, TestNet, peer};
-use crate::util::{run_cmd, workspace_root};
+use crate::util::build_release_miruo;
 use anyhow::{Context, Result, bail};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -70,18 +70,7 @@ pub fn run(args: &[String]) -> Result<()> {
             }
         }
     }
-    let root = workspace_root();
-    run_cmd(Command::new("cargo").current_dir(&root).args([
-        "build",
-        "--release",
-        "--quiet",
-        "-p",
-        "miruo",
-    ]))?;
-    // Where cargo put it: CARGO_TARGET_DIR when set (a second checkout sharing the machine).
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let binary = target.join("release/miruo");
+    let binary = build_release_miruo()?;
     let duration = Duration::from_secs_f64(minutes * 60.0);
     let interval = Duration::from_secs(interval.max(1));
 

@@ -21,3 +21,16 @@ pub fn workspace_root() -> std::path::PathBuf {
         .expect("xtask is inside the workspace")
         .to_path_buf()
 }
+
+/// Builds miruo in release mode and returns the binary's path (under `$CARGO_TARGET_DIR` when
+/// set, as cargo does).
+pub fn build_release_miruo() -> Result<std::path::PathBuf> {
+    run_cmd(Command::new("cargo").current_dir(workspace_root()).args([
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "miruo",
+    ]))?;
+    Ok(crate::testdata::target_dir().join("release/miruo"))
+}
