@@ -1,7 +1,9 @@
-//! `cargo xtask test`: everything a fresh machine needs, then every test — unit, property,
-//! conformance with the original's outputs, the corpus, the test bed and the live eBPF tests
-//! (as root) — and clippy with warnings as errors. Ends with one summary line over all test
-//! binaries (`N passed, N failed, N skipped`), since cargo prints one per binary.
+//! `cargo xtask test [--no-setup] [--fuzz SECONDS]`: everything a fresh machine needs, then
+//! every test — unit, property, conformance with the original's outputs, the corpus, the test
+//! bed and the live eBPF tests (as root) — clippy with warnings as errors, and every fuzz target
+//! for a short bounded time (30 s each by default; `--fuzz 0` skips them). Ends with one
+//! summary line over all test binaries (`N passed, N failed, N skipped`), since cargo prints one
+//! per binary.
 
 use crate::util::{run_cmd, workspace_root};
 use anyhow::{Context, Result, bail};
@@ -43,6 +45,13 @@ impl Totals {
 pub fn run(args: &[String]) -> Result<()> {
     let root = workspace_root();
     let skip_setup = args.iter().any(|a| a == "--no-setup");
+    let fuzz_seconds = match args.iter().position(|a| a == "--fuzz") {
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|n| n.parse::<u64>().ok())
+            .context("--fuzz needs a number of seconds")?,
+        None => 30,
+    };
     if !skip_setup {
         crate::setup::run(&[])?;
     }
@@ -73,6 +82,14 @@ pub fn run(args: &[String]) -> Result<()> {
         totals.add(&line);
     }
     let status = child.wait()?;
+    // The fuzzers after the tests (a crash fails the run with its reproducer), then the summary
+    // as the last line.
+    let fuzzed = if status.success() && fuzz_seconds > 0 {
+        eprintln!("xtask test: every fuzz target for {fuzz_seconds} s");
+        crate::fuzz::run(&[fuzz_seconds.to_string()])
+    } else {
+        Ok(())
+    };
     println!(
         "xtask: {} passed, {} failed, {} skipped",
         totals.passed, totals.failed, totals.ignored
@@ -80,7 +97,7 @@ pub fn run(args: &[String]) -> Result<()> {
     if !status.success() {
         bail!("cargo test failed ({status})");
     }
-    Ok(())
+    fuzzed
 }
 
 #[cfg(test)]
