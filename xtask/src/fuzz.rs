@@ -13,7 +13,9 @@
 //! `testdata/` and the public corpus in `../shared/corpus/` — whole files (their first 16 KB)
 //! for the file reader, the frames in them for the decoder and the filter. `--keep-seeds`
 //! merges each working corpus into its smallest covering set (libFuzzer `-merge=1`) and copies
-//! the inputs of at most 1 KB of it into `fuzz/seeds/TARGET/`, to be committed.
+//! its smallest inputs (at most 1 KB each, 48 KB per target) that the captures did not give
+//! into `fuzz/seeds/TARGET/`, to be committed. `cargo xtask fuzz 0 --keep-seeds` does only
+//! that, on the corpora of earlier runs.
 
 use crate::util::{run_cmd, workspace_root};
 use anyhow::{Context, Result, bail};
@@ -51,6 +53,8 @@ fn max_len(target: &str) -> usize {
 
 /// Seeds larger than this are not kept by `--keep-seeds` (the committed set stays small).
 const KEEP_SEED_MAX: u64 = 1024;
+/// Bytes of seeds `--keep-seeds` adds per target at most, smallest inputs first.
+const KEEP_SEEDS_PER_TARGET: u64 = 48 * 1024;
 
 /// Filter expressions for the `filter` target's seeds: the forms of pcap-filter(7) miruo's
 /// users write, each followed by a frame.
@@ -120,11 +124,15 @@ pub fn run(args: &[String]) -> Result<()> {
         std::fs::create_dir_all(&corpus)?;
         let seeded = seed(&root, target, &corpus)?;
         eprintln!("xtask fuzz: {target}: {seconds} s ({seeded} seed inputs added)");
-        match run_target(&fuzz, target, &corpus, seconds) {
-            Ok(f) => table.push((target.to_string(), f)),
-            Err(e) => {
-                eprintln!("xtask fuzz: {target}: {e:#}");
-                failures.push(format!("{target}: {e:#}"));
+        // 0 s: no fuzzing (libFuzzer would take it as "no limit"), e.g. to keep the seeds of
+        // earlier runs with --keep-seeds.
+        if seconds > 0 {
+            match run_target(&fuzz, target, &corpus, seconds) {
+                Ok(f) => table.push((target.to_string(), f)),
+                Err(e) => {
+                    eprintln!("xtask fuzz: {target}: {e:#}");
+                    failures.push(format!("{target}: {e:#}"));
+                }
             }
         }
         if keep_seeds {
@@ -471,10 +479,24 @@ fn keep(fuzz: &Path, target: &str, corpus: &Path) -> Result<usize> {
     }
     let seeds = fuzz.join("seeds").join(target);
     std::fs::create_dir_all(&seeds)?;
+    // Smallest first, up to the per-target budget; inputs taken from the captures are left
+    // out (they are derived again from testdata/ and ../shared/corpus at every run).
+    let mut found: Vec<(u64, PathBuf, std::ffi::OsString)> = Vec::new();
     for e in std::fs::read_dir(&merged)?.flatten() {
-        if e.metadata().is_ok_and(|m| m.len() <= KEEP_SEED_MAX) {
-            std::fs::copy(e.path(), seeds.join(e.file_name()))?;
+        let bytes = std::fs::read(e.path())?;
+        let derived = corpus.join(format!("seed-{:016x}", hash(&bytes))).exists();
+        if !derived && bytes.len() as u64 <= KEEP_SEED_MAX {
+            found.push((bytes.len() as u64, e.path(), e.file_name()));
         }
+    }
+    found.sort();
+    let mut budget = KEEP_SEEDS_PER_TARGET;
+    for (len, path, name) in found {
+        if len > budget {
+            break;
+        }
+        budget -= len;
+        std::fs::copy(path, seeds.join(name))?;
     }
     std::fs::remove_dir_all(&merged)?;
     Ok(std::fs::read_dir(&seeds)?.count())
