@@ -28,10 +28,16 @@ impl HttpDpi {
         }
         let mut parts = mode.splitn(3, ':');
         if parts.next() != Some("http") {
-            return Err(format!("unknown mode '{mode}' (expected tcp or http[:REQHDRS[:RESHDRS]])"));
+            return Err(format!(
+                "unknown mode '{mode}' (expected tcp or http[:REQHDRS[:RESHDRS]])"
+            ));
         }
         let list = |s: Option<&str>| -> Vec<String> {
-            s.unwrap_or("").split(',').filter(|n| !n.is_empty()).map(str::to_string).collect()
+            s.unwrap_or("")
+                .split(',')
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .collect()
         };
         let mut request = list(parts.next());
         request.push("Host".to_string());
@@ -47,7 +53,10 @@ impl HttpDpi {
         let mut lines = self.lines(payload);
         for line in &mut lines {
             if line.contains(char::is_control) {
-                *line = line.chars().map(|c| if c.is_control() { '.' } else { c }).collect();
+                *line = line
+                    .chars()
+                    .map(|c| if c.is_control() { '.' } else { c })
+                    .collect();
             }
         }
         lines
@@ -58,22 +67,33 @@ impl HttpDpi {
         let head = head.split(|&b| b == 0).next().unwrap_or_default();
         let head = String::from_utf8_lossy(head);
         let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
-        let Some(first) = lines.next() else { return Vec::new() };
+        let Some(first) = lines.next() else {
+            return Vec::new();
+        };
         let mut words = first.split(' ').filter(|w| !w.is_empty());
         let mut out = Vec::new();
         let wanted = match words.next() {
             Some(method @ ("GET" | "POST")) => {
-                let (Some(uri), Some(version)) = (words.next(), words.next()) else { return out };
-                out.push(format!("DPI:HTTP:RequestLine >>>> {method} {} {version}", strip_query(uri)));
+                let (Some(uri), Some(version)) = (words.next(), words.next()) else {
+                    return out;
+                };
+                out.push(format!(
+                    "DPI:HTTP:RequestLine >>>> {method} {} {version}",
+                    strip_query(uri)
+                ));
                 &self.request
             }
             Some(version @ ("HTTP/1.0" | "HTTP/1.1")) => {
                 let rest = first[version.len()..].trim_start();
-                let (code, reason) = rest.split_at(rest.char_indices().nth(3).map_or(rest.len(), |(i, _)| i));
+                let (code, reason) =
+                    rest.split_at(rest.char_indices().nth(3).map_or(rest.len(), |(i, _)| i));
                 if !is_status(code) {
                     return out;
                 }
-                out.push(format!("DPI:HTTP:ResponseLine >>> {version} {code} {}", reason.trim_start()));
+                out.push(format!(
+                    "DPI:HTTP:ResponseLine >>> {version} {code} {}",
+                    reason.trim_start()
+                ));
                 &self.response
             }
             _ => return out,
@@ -82,10 +102,16 @@ impl HttpDpi {
             if line.is_empty() {
                 break;
             }
-            let Some((name, value)) = line.split_once(':') else { continue };
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
             if wanted.iter().any(|w| w == "%" || w == name) {
                 let value = value.trim();
-                let value = if name == "Referer" { strip_query(value) } else { value };
+                let value = if name == "Referer" {
+                    strip_query(value)
+                } else {
+                    value
+                };
                 out.push(format!("DPI:HTTP:Header >>>>>>>>> {name}: {value}"));
             }
         }
@@ -131,19 +157,32 @@ mod tests {
 
     #[test]
     fn response_line_and_headers() {
-        let res = b"HTTP/1.0 501 Unsupported method ('POST')\r\nServer: S\r\nContent-Length: 357\r\n\r\n";
+        let res =
+            b"HTTP/1.0 501 Unsupported method ('POST')\r\nServer: S\r\nContent-Length: 357\r\n\r\n";
         assert_eq!(
             dpi("http::Content-Length").inspect(res),
-            ["DPI:HTTP:ResponseLine >>> HTTP/1.0 501 Unsupported method ('POST')", "DPI:HTTP:Header >>>>>>>>> Content-Length: 357"]
+            [
+                "DPI:HTTP:ResponseLine >>> HTTP/1.0 501 Unsupported method ('POST')",
+                "DPI:HTTP:Header >>>>>>>>> Content-Length: 357"
+            ]
         );
-        assert_eq!(dpi("http").inspect(b"HTTP/1.1 +12 odd\r\n\r\n"), ["DPI:HTTP:ResponseLine >>> HTTP/1.1 +12 odd"]);
+        assert_eq!(
+            dpi("http").inspect(b"HTTP/1.1 +12 odd\r\n\r\n"),
+            ["DPI:HTTP:ResponseLine >>> HTTP/1.1 +12 odd"]
+        );
         assert!(dpi("http").inspect(b"HTTP/1.1 2x0 bad\r\n").is_empty());
     }
 
     #[test]
     fn other_methods_and_binary_are_ignored() {
         let http = dpi("http:%:%");
-        for payload in [&b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n"[..], b"", b"\0GET / HTTP/1.1", b"GET", b"\xff\xfe"] {
+        for payload in [
+            &b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+            b"",
+            b"\0GET / HTTP/1.1",
+            b"GET",
+            b"\xff\xfe",
+        ] {
             assert!(http.inspect(payload).is_empty(), "{payload:?}");
         }
     }
