@@ -165,7 +165,10 @@ fn open_live(devices: &[String], settings: &Settings) -> Result<Box<dyn Source>>
     // or raw IP on tun devices, for which the same expression is compiled again later).
     if !settings.expression.is_empty() {
         Filter::new(&settings.expression, LinkType::ETHERNET).map_err(|e| {
-            UsageError(format!("bad filter expression '{}': {e}", settings.expression))
+            UsageError(format!(
+                "bad filter expression '{}': {e}",
+                settings.expression
+            ))
         })?;
     }
     let opts = LiveOptions {

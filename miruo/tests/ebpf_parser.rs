@@ -516,9 +516,17 @@ fn pushdown_outcomes(expr: &str) -> Option<[bool; 3]> {
     let a4 = recorded(&eth(0x0800, &[], &v4), Hook::TcIngress);
     let a6 = recorded(&eth(0x86dd, &[], &v6), Hook::TcIngress);
     let frag = recorded(&eth(0x0800, &[], &later), Hook::TcIngress);
-    assert_eq!(recorded(&eth(0x0800, &[(0x8100, 5)], &v4), Hook::TcEgress), a4, "{expr}: VLAN");
+    assert_eq!(
+        recorded(&eth(0x0800, &[(0x8100, 5)], &v4), Hook::TcEgress),
+        a4,
+        "{expr}: VLAN"
+    );
     assert_eq!(recorded(&v4, Hook::TcIngressRaw), a4, "{expr}: raw IP");
-    assert_eq!(recorded(&eth(0x86dd, &[], &v6_ext), Hook::TcIngress), a6, "{expr}: IPv6 ext");
+    assert_eq!(
+        recorded(&eth(0x86dd, &[], &v6_ext), Hook::TcIngress),
+        a6,
+        "{expr}: IPv6 ext"
+    );
     Some([a4, a6, frag])
 }
 
@@ -565,6 +573,9 @@ fn pushed_down_rules_decide_what_is_recorded() {
         let Some(got) = pushdown_outcomes(&expr) else {
             return;
         };
-        assert_eq!(got, want, "recorded [IPv4, IPv6, later fragment] for '{expr}'");
+        assert_eq!(
+            got, want,
+            "recorded [IPv4, IPv6, later fragment] for '{expr}'"
+        );
     }
 }
