@@ -57,6 +57,12 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     // The workspace's default members: miruo-ebpf only builds for the BPF target, through
     // miruo's build script.
+    eprintln!("xtask test: cargo fmt --check");
+    run_cmd(
+        Command::new("cargo")
+            .current_dir(&root)
+            .args(["fmt", "--all", "--check"]),
+    )?;
     eprintln!("xtask test: cargo clippy (warnings are errors)");
     run_cmd(Command::new("cargo").current_dir(&root).args([
         "clippy",
