@@ -272,26 +272,26 @@ impl Run {
 
 /// The memory a run may use: a fixed part plus what `-L`/`-l` let the tables hold.
 ///
-/// README "Memory" says about 200 bytes per session and 96 + 32 bytes per stored segment,
-/// twice that for the doubling growth of the tables, plus about 30 MB that do not depend on
-/// the limits (the program, the capture reader's 8 MB buffer, stdio buffers). Measured, a
-/// session costs more, because its SYN is a stored segment too (though `-l` does not count it)
-/// and because a hash table that doubles holds the old and the new bucket array at once:
+/// README "Memory" gives the costs; written out from the structure sizes (checked by the
+/// unit test `memory_per_segment_and_session_stays_as_documented`):
 ///
-/// * session-table bucket: `(FlowKey, Session)` = 80 + 104 → 192 bytes + 1 control byte;
+/// * session-table bucket: `(FlowKey, Box<Session>)` = 40 + 8 → 48 bytes + 1 control byte;
+/// * the boxed session: about 120 bytes (128 with malloc's header);
 /// * its SYN: a 96-byte `Segment` in a vector of its own (112 bytes with malloc's header);
 /// * its retransmission-index bucket: 24 + 8 bytes + 1 control byte;
-/// * its entry in the timeout queue: `(i64, u64, FlowKey)` = 96 bytes in a binary heap.
+/// * the timeout queue: 56-byte entries, compacted once more than 2n + 1024 (n live sessions),
+///   in a vector that doubles: up to 4 entries per session at the worst moment.
 ///
 /// hashbrown keeps at most 7/8 of its buckets full, so right after doubling it has 16/7
-/// buckets per entry, and while doubling 8/7 + 16/7 = 24/7; the heap is a vector (×2). A
-/// million half-open sessions peak at 925 bytes each (measured: VmHWM 904 MB); the bound
-/// below allows 1079. A stored segment is 96 bytes in its session's vector (which doubles:
-/// ×2) plus its index bucket (×24/7).
+/// buckets per entry, and while doubling 8/7 + 16/7 = 24/7. A million half-open sessions peak
+/// at 488 bytes each (measured: VmHWM 488 MB); the bound below allows about 740. A stored
+/// segment is 96 bytes in its session's vector (which doubles: ×2) plus its index bucket
+/// (×24/7). The fixed part (program, the reader's 8 MB buffer, stdio) measures 8.5–9 MB; 30 MB
+/// leaves room for the allocator.
 fn memory_limit_kb(sessions: u64, segments: u64) -> u64 {
     const FIXED: u64 = 30 << 20;
     const TABLE_PEAK: f64 = 24.0 / 7.0;
-    let session = (193.0 + 33.0) * TABLE_PEAK + 112.0 + 96.0 * 2.0;
+    let session = (49.0 + 33.0) * TABLE_PEAK + 128.0 + 112.0 + 56.0 * 4.0;
     let segment = 96.0 * 2.0 + 33.0 * TABLE_PEAK;
     (FIXED + (sessions as f64 * session + segments as f64 * segment) as u64) / 1024
 }
@@ -969,12 +969,11 @@ mod fuzz_regressions {
 /// default limits. At most two are open at once, so memory must be that of a few sessions,
 /// however many came and went.
 ///
-/// Fails at 079bffc: the timeout queue keeps a 96-byte entry for every ended session until
-/// that entry comes due (up to 31 s of capture time, 901 s once a session was established for
-/// 31 s), so its size follows the connection rate, not `-L`: VmHWM 36.6 MB here, 27 MB of it
-/// for 300,000 stale entries.
+/// Failed at 079bffc, where the timeout queue kept an entry for every ended session until it
+/// came due, so its size followed the connection rate, not `-L` (VmHWM 36.6 MB, 27 MB of it
+/// stale entries); since 51caab1 the queue is compacted once stale entries outnumber the live
+/// sessions.
 #[test]
-#[ignore = "known: stale timeout-queue entries of ended sessions grow with the connection rate (see the doc comment)"]
 fn churn_of_short_sessions() {
     const N: u32 = 300_000;
     let run = run_miruo(&[], |pcap| {
