@@ -11,7 +11,7 @@ use crate::filter::Filter;
 use crate::report::clock::Clock;
 use crate::report::stats::{self, CpuMeter, Snapshot};
 use crate::report::text::TextReport;
-use crate::session::{Config, Stats, Tracker};
+use crate::session::{Stats, Tracker};
 use crate::source::file::FileSource;
 use crate::source::stdin::StdinSource;
 use crate::source::{Frame, LinkType, Next, Source, SourceStats};
@@ -92,6 +92,21 @@ impl<W: Write> Pipeline<W> {
         self.report.flush();
     }
 
+    /// Writes the statistics block to stderr: the tracker's, the decoder's and the source's
+    /// counters.
+    fn print_stats(&self, capture_secs: i64, cpu: &mut CpuMeter, source: &SourceStats) {
+        let block = stats::render(&Snapshot {
+            stats: self.tracker.stats(),
+            cfg: self.tracker.config(),
+            capture_secs,
+            cpu_permille: cpu.sample(),
+            source,
+            errors: &self.errors,
+        });
+        // Nothing sensible is left to do if stderr is gone as well.
+        let _ = std::io::stderr().write_all(block.as_bytes());
+    }
+
     /// Frames skipped because the expression does not compile for their link type.
     fn unfiltered(&self) -> Option<(u64, &str)> {
         self.filter
@@ -118,27 +133,6 @@ impl Signals {
         signal_hook::flag::register(SIGUSR1, Arc::clone(&stats_now))?;
         Ok(Signals { stop, stats_now })
     }
-}
-
-/// Writes the statistics block to stderr.
-fn print_stats(
-    stats: &Stats,
-    cfg: &Config,
-    capture_secs: i64,
-    cpu: &mut CpuMeter,
-    source: &SourceStats,
-    errors: &HeaderErrors,
-) {
-    let block = stats::render(&Snapshot {
-        stats,
-        cfg,
-        capture_secs,
-        cpu_permille: cpu.sample(),
-        source,
-        errors,
-    });
-    // Nothing sensible is left to do if stderr is gone as well.
-    let _ = std::io::stderr().write_all(block.as_bytes());
 }
 
 fn open_source(settings: &Settings) -> Result<Box<dyn Source>> {
@@ -233,15 +227,8 @@ pub fn run(settings: &Settings) -> Result<Outcome> {
         let due = next_stats.is_some_and(|t| Instant::now() >= t);
         if due || signals.stats_now.swap(false, Ordering::Relaxed) {
             pipeline.report.flush();
-            let st = pipeline.tracker.stats();
-            print_stats(
-                st,
-                pipeline.tracker.config(),
-                capture_secs(st),
-                &mut cpu,
-                &source.stats(),
-                &pipeline.errors,
-            );
+            let secs = capture_secs(pipeline.tracker.stats());
+            pipeline.print_stats(secs, &mut cpu, &source.stats());
             if let (true, Some(every)) = (due, interval) {
                 next_stats = Some(Instant::now() + every);
             }
@@ -264,15 +251,8 @@ pub fn run(settings: &Settings) -> Result<Outcome> {
     }
 
     pipeline.finish();
-    let st = pipeline.tracker.stats();
-    print_stats(
-        st,
-        pipeline.tracker.config(),
-        capture_secs(st),
-        &mut cpu,
-        &source.stats(),
-        &pipeline.errors,
-    );
+    let secs = capture_secs(pipeline.tracker.stats());
+    pipeline.print_stats(secs, &mut cpu, &source.stats());
     if let Some((frames, expression)) = pipeline.unfiltered() {
         eprintln!(
             "miruo: {frames} frames skipped: the filter expression '{expression}' does not apply to their link type"
